@@ -1,0 +1,75 @@
+# kvmbox build. `make` builds build/kvmbox; `make check` builds and runs
+# every test; `make check SANITIZE=1` does the same under ASan+UBSan.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -D_GNU_SOURCE -DKVMBOX_VERSION='"$(VERSION)"' -Isrc -MMD -MP $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += -lpthread
+
+# The VMM minus main(): unit tests link against this.
+LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/src/cli/main.o
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+
+.PHONY: all install deps run-demo check check-unit check-integration guests bench clean
+all: $(BUILD)/kvmbox
+
+$(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# Test guests: freestanding, built the same way whatever SANITIZE says.
+include tests/guest/guest.mk
+
+install: $(BUILD)/kvmbox
+	install -D -m 0755 $(BUILD)/kvmbox $(DESTDIR)$(PREFIX)/bin/kvmbox
+
+# Everything the build, the tests and the benchmarks need, from Debian.
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3
+
+# Boots the PVH test guest: the quickest way to see kvmbox work.
+run-demo: $(BUILD)/kvmbox guests
+	$(BUILD)/kvmbox run --kernel $(GUEST_BUILD)/hello.elf --memory 64M --debug-exit \
+	    --cmdline "kvmbox demo" ; test $$? -eq 1
+
+check: all $(UNIT_BINS) guests
+	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) tests/run-all.sh $(UNIT_BINS)
+
+check-unit: $(UNIT_BINS)
+	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=unit tests/run-all.sh $(UNIT_BINS)
+
+check-integration: all guests
+	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=integration tests/run-all.sh
+
+bench: all guests
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) GUEST_BUILD=$(abspath $(GUEST_BUILD))
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/* Where kvmbox puts things in the guest-physical address space on x86. One
+ * place, so the loaders, the e820 builder and the test guests agree. */
+#ifndef KVMBOX_ARCH_X86_LAYOUT_H
+#define KVMBOX_ARCH_X86_LAYOUT_H
+
+/* Low memory, below 1 MiB. */
+#define LAYOUT_GDT            0x0500ULL   /* boot GDT (see cpu_mode.c) */
+#define LAYOUT_PML4           0x1000ULL   /* identity page tables: PML4, */
+#define LAYOUT_PDPT           0x2000ULL   /* one PDPT, */
+#define LAYOUT_PD             0x3000ULL   /* four PDs of 2 MiB pages = 4 GiB */
+#define LAYOUT_BOOT_INFO      0x7000ULL   /* boot_params / hvm_start_info / multiboot info */
+#define LAYOUT_BOOT_STACK_TOP 0x8ff0ULL
+#define LAYOUT_BOOT_TABLES    0x9000ULL   /* memory maps, module lists */
+#define LAYOUT_BOOT_TABLES_END 0x20000ULL
+#define LAYOUT_CMDLINE        0x20000ULL  /* kernel command line */
+#define LAYOUT_CMDLINE_MAX    0x10000ULL
+#define LAYOUT_EBDA_START     0x9fc00ULL  /* reserved from here to 1 MiB */
+#define LAYOUT_HIGH_START     0x100000ULL /* kernels load here */
+
+/* The 32-bit MMIO hole: PCI BARs, IOAPIC, LAPIC. RAM skips it and continues
+ * at 4 GiB, as on Cloud Hypervisor and Firecracker. */
+#define LAYOUT_MMIO_HOLE_START 0xc0000000ULL
+#define LAYOUT_4G              0x100000000ULL
+#define LAYOUT_IOAPIC_BASE     0xfec00000ULL
+#define LAYOUT_LAPIC_BASE      0xfee00000ULL
+
+/* Addresses KVM needs for its own use on Intel (real-mode TSS and the
+ * identity map for unrestricted-guest-less CPUs), inside the hole. */
+#define LAYOUT_KVM_IDENTITY_MAP 0xfeffc000ULL
+#define LAYOUT_KVM_TSS          0xfeffd000ULL
+
+#define LAYOUT_MIN_RAM (2ULL << 20)
+
+#endif

@@ -1,0 +1,78 @@
+/* kvmbox: a virtual machine monitor on /dev/kvm. */
+#include "cli/options.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef KVMBOX_VERSION
+#define KVMBOX_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fputs("usage: kvmbox COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  run      boot a virtual machine (kvmbox run --help)\n"
+          "\n"
+          "  -h, --help     this help\n"
+          "      --version  print the version\n", out);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct vm_config cfg;
+    char buf[4096];
+    char err[512];
+    switch (options_parse_run(argc, argv, &cfg, buf, sizeof buf, err, sizeof err)) {
+    case OPTIONS_HELP:
+        options_usage(stdout);
+        return 0;
+    case OPTIONS_VERSION:
+        printf("kvmbox %s\n", KVMBOX_VERSION);
+        return 0;
+    case OPTIONS_ERROR:
+        log_error("%s", err);
+        return 1;
+    case OPTIONS_RUN:
+        break;
+    }
+    log_set_verbose(cfg.verbose);
+    /* A test hook as much as a feature: point kvmbox at another device
+     * node (or a missing one) without touching /dev. */
+    const char *dev = getenv("KVMBOX_KVM_DEVICE");
+    if (dev && *dev)
+        cfg.kvm_path = dev;
+
+    struct vm vm;
+    int status = 1;
+    if (vm_create(&vm, &cfg) == 0)
+        status = vm_run(&vm);
+    vm_destroy(&vm);
+    fflush(stdout);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("kvmbox %s\n", KVMBOX_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    log_error("unknown command '%s' (try kvmbox --help)", cmd);
+    return 1;
+}

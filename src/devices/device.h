@@ -1,0 +1,48 @@
+/* The one interface between devices and the VMM. A device is created with a
+ * dev_host (what it may use of the VM: the buses to claim ranges on, guest
+ * memory, interrupt lines, a way to stop the VM) and hands back a
+ * struct device (what the VM may do with it: save, load, destroy). Unit
+ * tests build a dev_host of their own, with no /dev/kvm behind it. */
+#ifndef KVMBOX_DEVICES_DEVICE_H
+#define KVMBOX_DEVICES_DEVICE_H
+
+#include <stdbool.h>
+
+struct bus;
+struct guest_mem;
+struct state_writer;
+struct state_reader;
+
+enum vm_stop_reason {
+    VM_STOP_NONE = 0,
+    VM_STOP_POWEROFF,   /* guest powered off: status 0 */
+    VM_STOP_RESET,      /* guest reset (i8042, triple fault): status 0 */
+    VM_STOP_DEBUG_EXIT, /* guest wrote the debug-exit port: its code */
+    VM_STOP_USER,       /* Ctrl-A x, SIGINT, SIGTERM: status 0 */
+    VM_STOP_ERROR,      /* unexpected exit or host failure: status 1 */
+};
+
+struct dev_host {
+    struct bus *pio;
+    struct bus *mmio;
+    struct guest_mem *mem;
+    /* Drives interrupt line `line` (a GSI) to `level`. */
+    void (*set_irq)(void *ctx, unsigned line, bool level);
+    /* Asks the VM to stop; the first request wins. */
+    void (*request_stop)(void *ctx, enum vm_stop_reason why, int status);
+    void *ctx;
+};
+
+struct device_ops {
+    const char *name;   /* also the state section name */
+    void (*save)(const void *dev, struct state_writer *w);
+    int (*load)(void *dev, struct state_reader *r);
+    void (*destroy)(void *dev);
+};
+
+struct device {
+    const struct device_ops *ops;
+    void *dev;
+};
+
+#endif

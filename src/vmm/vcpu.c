@@ -1,0 +1,105 @@
+#include "vmm/vcpu.h"
+
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The signal that interrupts KVM_RUN. Its handler does nothing: the point
+ * is the -EINTR, and immediate_exit covers a signal that arrives just
+ * before the vCPU enters the guest. */
+#define SIG_KICK SIGUSR1
+
+static void kick_handler(int sig) { (void)sig; }
+
+void vcpu_signals_init(void)
+{
+    struct sigaction sa = { .sa_handler = kick_handler };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIG_KICK, &sa, NULL);  /* no SA_RESTART: KVM_RUN must return */
+}
+
+int vcpu_create(struct vm *vm, unsigned id, struct vcpu *v)
+{
+    memset(v, 0, sizeof *v);
+    v->vm = vm;
+    v->id = id;
+    v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+    if (v->fd < 0) {
+        log_error("cannot create vCPU %u: %s", id, strerror(errno));
+        return -1;
+    }
+    void *run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+    if (run == MAP_FAILED) {
+        log_error("cannot map vCPU %u's run area: %s", id, strerror(errno));
+        close(v->fd);
+        v->fd = -1;
+        return -1;
+    }
+    v->run = run;
+    return 0;
+}
+
+static void *vcpu_thread(void *arg)
+{
+    struct vcpu *v = arg;
+    struct vm *vm = v->vm;
+    while (!atomic_load(&vm->stopping)) {
+        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                v->run->immediate_exit = 0;
+                continue;
+            }
+            log_error("vcpu %u: KVM_RUN failed: %s", v->id, strerror(errno));
+            vcpu_report_exit(v, "KVM_RUN failure");
+            vm_request_stop(vm, VM_STOP_ERROR, 1);
+            break;
+        }
+        if (!vcpu_handle_exit(v))
+            break;
+    }
+    return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+    /* The thread inherits the caller's mask: SIGINT/SIGTERM blocked (they
+     * reach the main loop through its signalfd), the kick open. */
+    int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+    if (r) {
+        log_error("cannot start vCPU %u's thread: %s", v->id, strerror(r));
+        return -1;
+    }
+    v->thread_started = true;
+    return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+    if (!v->thread_started)
+        return;
+    v->run->immediate_exit = 1;
+    pthread_kill(v->thread, SIG_KICK);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+    if (v->thread_started)
+        pthread_join(v->thread, NULL);
+    v->thread_started = false;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+    if (v->run)
+        munmap(v->run, v->vm->run_size);
+    if (v->fd >= 0)
+        close(v->fd);
+    v->run = NULL;
+    v->fd = -1;
+}

@@ -1,0 +1,40 @@
+/* One vCPU: its KVM file descriptor, its kvm_run page and the host thread
+ * that runs it. */
+#ifndef KVMBOX_VMM_VCPU_H
+#define KVMBOX_VMM_VCPU_H
+
+#include "arch/x86/boot.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vm;
+
+struct vcpu {
+    struct vm *vm;
+    unsigned id;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+};
+
+int vcpu_create(struct vm *vm, unsigned id, struct vcpu *v);
+/* Puts the vCPU in the state the boot protocol enters the kernel with. */
+int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry);
+int vcpu_start(struct vcpu *v);
+/* Makes a running KVM_RUN return so the thread notices the VM stopping. */
+void vcpu_kick(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
+void vcpu_destroy(struct vcpu *v);
+
+/* Installs the (empty) kick signal handler; once per process. */
+void vcpu_signals_init(void);
+
+/* Handles one exit; returns false when the vCPU must stop. */
+bool vcpu_handle_exit(struct vcpu *v);
+/* Reports an unexpected exit on stderr: reason, suberror, RIP, code bytes. */
+void vcpu_report_exit(struct vcpu *v, const char *what);
+
+#endif

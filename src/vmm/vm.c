@@ -1,0 +1,277 @@
+#include "vmm/vm.h"
+
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "vmm/cpuid.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status)
+{
+    pthread_mutex_lock(&vm->stop_lock);
+    if (vm->stop_reason == VM_STOP_NONE) {
+        vm->stop_reason = why;
+        vm->exit_status = status;
+    }
+    pthread_mutex_unlock(&vm->stop_lock);
+    atomic_store(&vm->stopping, true);
+    uint64_t one = 1;
+    if (write(vm->wake_fd, &one, sizeof one) < 0) {
+        /* eventfd full is impossible at these counts; nothing to do */
+    }
+}
+
+static void host_set_irq(void *ctx, unsigned line, bool level)
+{
+    struct vm *vm = ctx;
+    struct kvm_irq_level irq = { .irq = line, .level = level };
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        log_debug("KVM_IRQ_LINE %u: %s", line, strerror(errno));
+}
+
+static void host_request_stop(void *ctx, enum vm_stop_reason why, int status)
+{
+    vm_request_stop(ctx, why, status);
+}
+
+static void serial_rx_space(void *ctx)
+{
+    struct vm *vm = ctx;
+    uint64_t one = 1;
+    if (write(vm->wake_fd, &one, sizeof one) < 0) {
+        /* see vm_request_stop */
+    }
+}
+
+static int open_kvm(struct vm *vm, const char *path)
+{
+    vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (vm->kvm_fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            log_error("cannot open %s: it does not exist (is KVM enabled in the BIOS and "
+                      "the kvm_intel or kvm_amd module loaded?)", path);
+        else if (e == EACCES || e == EPERM)
+            log_error("cannot open %s: permission denied (run as root or join the "
+                      "group that owns it, usually 'kvm')", path);
+        else
+            log_error("cannot open %s: %s", path, strerror(e));
+        return -1;
+    }
+    int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (api != KVM_API_VERSION) {
+        log_error("%s is not a usable KVM device (API version %d, need %d)", path, api,
+                  KVM_API_VERSION);
+        return -1;
+    }
+    static const struct { int cap; const char *name; } needed[] = {
+        { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+        { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+        { KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+        { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+        { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+    };
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
+            log_error("%s lacks %s, which kvmbox needs", path, needed[i].name);
+            return -1;
+        }
+    }
+    int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size <= 0) {
+        log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+        return -1;
+    }
+    vm->run_size = (size_t)run_size;
+    return 0;
+}
+
+static int create_kvm_vm(struct vm *vm)
+{
+    do
+        vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+    while (vm->vm_fd < 0 && errno == EINTR);
+    if (vm->vm_fd < 0) {
+        log_error("KVM_CREATE_VM: %s", strerror(errno));
+        return -1;
+    }
+    /* Intel needs three pages for the real-mode TSS and one for the
+     * identity map of unrestricted-guest-less CPUs; both in the hole. */
+    if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0)
+        log_debug("KVM_SET_TSS_ADDR: %s", strerror(errno));
+    uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+    if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+        log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+    if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+        return -1;
+    }
+    struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+    if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+        log_error("KVM_CREATE_PIT2: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_memory(struct vm *vm)
+{
+    char err[256];
+    if (guest_mem_init(&vm->mem, vm->cfg->mem_size, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    for (unsigned i = 0; i < vm->mem.nregions; i++) {
+        const struct guest_mem_region *r = &vm->mem.regions[i];
+        struct kvm_userspace_memory_region kr = {
+            .slot = i,
+            .guest_phys_addr = r->gpa,
+            .memory_size = r->size,
+            .userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + r->offset),
+        };
+        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
+            log_error("cannot give the guest %llu MiB at 0x%llx: %s",
+                      (unsigned long long)(r->size >> 20), (unsigned long long)r->gpa,
+                      strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int add_device(struct vm *vm, const struct device *d)
+{
+    if (vm->ndevices == VM_MAX_DEVICES)
+        return -1;
+    vm->devices[vm->ndevices++] = *d;
+    return 0;
+}
+
+static int setup_devices(struct vm *vm)
+{
+    struct device d;
+    vm->serial = serial_create(&vm->host, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, STDOUT_FILENO,
+                               serial_rx_space, vm, &d);
+    if (!vm->serial || add_device(vm, &d) < 0)
+        goto fail;
+    if (!i8042_create(&vm->host, &d) || add_device(vm, &d) < 0)
+        goto fail;
+    if (!rtc_create(&vm->host, guest_mem_low_end(&vm->mem),
+                    vm->mem.nregions > 1 ? vm->mem.regions[1].size : 0, &d) ||
+        add_device(vm, &d) < 0)
+        goto fail;
+    if (vm->cfg->debug_exit && (debug_exit_create(&vm->host, &d) < 0 || add_device(vm, &d) < 0))
+        goto fail;
+    /* POST code port: written by firmware and some kernels as an I/O delay. */
+    if (bus_register(&vm->pio, 0x80, 1, NULL, NULL, "post-code") < 0)
+        goto fail;
+    return 0;
+fail:
+    log_error("cannot create the legacy devices");
+    return -1;
+}
+
+/* Maps the kernel and initrds and detects the format before anything is
+ * asked of KVM: bad input gets its message even on a host without KVM. */
+static int open_images(const struct vm_config *cfg, struct mapped_file *kernel,
+                       struct mapped_file *initrds, enum kernel_format *fmt)
+{
+    char err[512];
+    if (file_map(kernel, cfg->kernel, err, sizeof err) < 0) {
+        log_error("kernel: %s", err);
+        return -1;
+    }
+    *fmt = kernel_detect(kernel->data, kernel->size);
+    if (*fmt == KERNEL_UNKNOWN) {
+        log_error("'%s' is not a known kernel format (expected a Linux bzImage, "
+                  "a PVH ELF or a multiboot kernel)", cfg->kernel);
+        return -1;
+    }
+    for (unsigned i = 0; i < cfg->ninitrds; i++) {
+        if (file_map(&initrds[i], cfg->initrds[i], err, sizeof err) < 0) {
+            log_error("initrd: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+    memset(vm, 0, sizeof *vm);
+    vm->cfg = cfg;
+    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
+    vm->mem.memfd = -1;
+    pthread_mutex_init(&vm->stop_lock, NULL);
+    bus_init(&vm->pio, "port I/O");
+    bus_init(&vm->mmio, "MMIO");
+    vm->host = (struct dev_host){ &vm->pio, &vm->mmio, &vm->mem, host_set_irq,
+                                  host_request_stop, vm };
+    console_init(&vm->console, -1);
+
+    struct mapped_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
+    enum kernel_format fmt;
+    int ret = -1;
+    if (open_images(cfg, &kernel, initrds, &fmt) < 0)
+        goto out;
+    log_debug("kernel '%s': %s, %zu bytes", cfg->kernel, kernel_format_name(fmt), kernel.size);
+
+    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->wake_fd < 0) {
+        log_error("eventfd: %s", strerror(errno));
+        goto out;
+    }
+    if (open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 || setup_memory(vm) < 0)
+        goto out;
+
+    struct boot_input in = {
+        .kernel = &kernel,
+        .initrds = initrds,
+        .ninitrds = cfg->ninitrds,
+        .cmdline = cfg->cmdline ? cfg->cmdline : kernel_default_cmdline(fmt),
+    };
+    struct boot_entry entry;
+    char err[512];
+    if (boot_load(&vm->mem, fmt, &in, &entry, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    log_debug("entry 0x%llx in %s mode", (unsigned long long)entry.rip,
+              entry.mode == ENTRY_LONG64 ? "64-bit long" : "32-bit protected");
+
+    vm->cpuid = cpuid_build(vm->kvm_fd, &cfg->cpu_filter, err, sizeof err);
+    if (!vm->cpuid) {
+        log_error("%s", err);
+        goto out;
+    }
+    vm->vcpus = calloc(cfg->cpus, sizeof *vm->vcpus);
+    if (!vm->vcpus)
+        goto out;
+    for (unsigned i = 0; i < cfg->cpus; i++) {
+        if (vcpu_create(vm, i, &vm->vcpus[i]) < 0)
+            goto out;
+        vm->nvcpus++;
+    }
+    if (setup_devices(vm) < 0 || vcpu_setup_boot(&vm->vcpus[0], &entry) < 0)
+        goto out;
+    ret = 0;
+out:
+    file_unmap(&kernel);
+    for (unsigned i = 0; i < cfg->ninitrds; i++)
+        file_unmap(&initrds[i]);
+    return ret;
+}

@@ -1,0 +1,54 @@
+/* The VM object: the KVM handles, guest memory, buses, devices and vCPUs of
+ * one guest, and the state of its stopping. All VM state lives here. */
+#ifndef KVMBOX_VMM_VM_H
+#define KVMBOX_VMM_VM_H
+
+#include "devices/device.h"
+#include "vmm/bus.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/guest_mem.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define VM_MAX_DEVICES 16
+
+struct vcpu;
+struct serial;
+struct kvm_cpuid2;
+
+struct vm {
+    const struct vm_config *cfg;
+    int kvm_fd, vm_fd;
+    struct guest_mem mem;
+    struct bus pio, mmio;
+    struct dev_host host;
+    struct device devices[VM_MAX_DEVICES];
+    unsigned ndevices;
+    struct serial *serial;
+    struct kvm_cpuid2 *cpuid;
+    struct vcpu *vcpus;
+    unsigned nvcpus;
+    size_t run_size;          /* size of each vCPU's kvm_run mapping */
+    struct console console;
+
+    /* Stopping: the first request sets reason and status; wake_fd (an
+     * eventfd) wakes the main loop, which then stops every vCPU. */
+    pthread_mutex_t stop_lock;
+    enum vm_stop_reason stop_reason;
+    int exit_status;
+    atomic_bool stopping;
+    int wake_fd;
+};
+
+/* Builds the whole VM (KVM, memory, devices, kernel, boot vCPU). Returns 0,
+ * or -1 after logging one line that says what is wrong. */
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* Runs the guest until it stops; returns the process exit status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
+
+#endif

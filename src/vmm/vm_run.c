@@ -1,0 +1,156 @@
+/* The main thread's loop while the guest runs: it owns the terminal, takes
+ * SIGINT/SIGTERM through a signalfd, feeds stdin to the UART, and on any
+ * stop request kicks and joins every vCPU thread. */
+#include "vmm/vm.h"
+
+#include "devices/serial.h"
+#include "util/log.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+/* Hands buffered console input to the UART. Returns true when all of it
+ * was taken (so stdin may be read again). */
+static bool feed_serial(struct vm *vm)
+{
+    struct console *c = &vm->console;
+    if (c->off < c->len)
+        c->off += serial_receive(vm->serial, c->buf + c->off, c->len - c->off);
+    return c->off == c->len;
+}
+
+static void handle_signal(struct vm *vm, int sig_fd)
+{
+    struct signalfd_siginfo si;
+    if (read(sig_fd, &si, sizeof si) != (ssize_t)sizeof si)
+        return;
+    log_warn("terminating on signal %u (%s)", si.ssi_signo, strsignal((int)si.ssi_signo));
+    vm_request_stop(vm, VM_STOP_USER, 128 + (int)si.ssi_signo);
+}
+
+static void handle_input(struct vm *vm)
+{
+    switch (console_read(&vm->console)) {
+    case CONSOLE_QUIT:
+        vm_request_stop(vm, VM_STOP_USER, 0);
+        break;
+    case CONSOLE_CLOSED:
+        log_debug("console input closed");
+        break;
+    case CONSOLE_DATA:
+        feed_serial(vm);
+        break;
+    }
+}
+
+static void event_loop(struct vm *vm, int sig_fd)
+{
+    while (!atomic_load(&vm->stopping)) {
+        struct pollfd p[3] = {
+            { .fd = vm->wake_fd, .events = POLLIN },
+            { .fd = sig_fd, .events = POLLIN },
+            { .fd = -1, .events = POLLIN },
+        };
+        /* Read stdin only when the UART can take it: flow control instead
+         * of a buffer that grows without bound. */
+        if (vm->console.in_fd >= 0 && feed_serial(vm) && serial_can_receive(vm->serial))
+            p[2].fd = vm->console.in_fd;
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll: %s", strerror(errno));
+            vm_request_stop(vm, VM_STOP_ERROR, 1);
+            break;
+        }
+        if (p[0].revents) {
+            uint64_t v;
+            if (read(vm->wake_fd, &v, sizeof v) < 0) {
+                /* spurious wake: the loop re-checks everything */
+            }
+        }
+        if (p[1].revents)
+            handle_signal(vm, sig_fd);
+        if (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+            if (p[2].revents & POLLNVAL)
+                vm->console.in_fd = -1;
+            else
+                handle_input(vm);
+        }
+    }
+}
+
+int vm_run(struct vm *vm)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    /* Blocked before any vCPU thread exists, so every thread inherits the
+     * mask and these signals arrive only through the signalfd. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sig_fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);  /* a closed stdout must not kill the VMM */
+    vcpu_signals_init();
+    console_init(&vm->console, STDIN_FILENO);
+
+    /* With the in-kernel LAPIC, every vCPU but the boot one sits in
+     * wait-for-SIPI inside KVM_RUN until the guest starts it. */
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        if (vcpu_start(&vm->vcpus[i]) < 0) {
+            vm_request_stop(vm, VM_STOP_ERROR, 1);
+            break;
+        }
+    }
+    event_loop(vm, sig_fd);
+
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_join(&vm->vcpus[i]);
+    console_restore(&vm->console);
+    close(sig_fd);
+
+    unsigned long unhandled = atomic_load(&vm->pio.unhandled) + atomic_load(&vm->mmio.unhandled);
+    if (unhandled)
+        log_debug("%lu guest accesses went to unclaimed port or MMIO addresses", unhandled);
+    static const char *const why[] = {
+        [VM_STOP_NONE] = "none", [VM_STOP_POWEROFF] = "guest powered off",
+        [VM_STOP_RESET] = "guest reset", [VM_STOP_DEBUG_EXIT] = "guest wrote the debug-exit port",
+        [VM_STOP_USER] = "stopped by the user", [VM_STOP_ERROR] = "error",
+    };
+    log_debug("VM stopped: %s, exit status %d", why[vm->stop_reason], vm->exit_status);
+    return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_destroy(&vm->vcpus[i]);
+    free(vm->vcpus);
+    vm->vcpus = NULL;
+    for (unsigned i = vm->ndevices; i-- > 0;)
+        vm->devices[i].ops->destroy(vm->devices[i].dev);
+    vm->ndevices = 0;
+    free(vm->cpuid);
+    guest_mem_destroy(&vm->mem);
+    bus_destroy(&vm->pio);
+    bus_destroy(&vm->mmio);
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    if (vm->kvm_fd >= 0)
+        close(vm->kvm_fd);
+    if (vm->wake_fd >= 0)
+        close(vm->wake_fd);
+    pthread_mutex_destroy(&vm->stop_lock);
+}

@@ -1,0 +1,3 @@
+# placeholder, filled below
+GUEST_BUILD := build/guest
+guests:
