@@ -144,7 +144,7 @@ static void transmit(struct serial *s, uint8_t b)
     s->thr_pending = true;
 }
 
-static uint8_t read_reg(struct serial *s, unsigned reg, bool *drained)
+static uint8_t read_reg(struct serial *s, unsigned reg)
 {
     switch (reg) {
     case REG_DATA:
@@ -156,10 +156,6 @@ static uint8_t read_reg(struct serial *s, unsigned reg, bool *drained)
             uint8_t b = s->rx[s->rx_head];
             s->rx_head = (s->rx_head + 1) % FIFO_SIZE;
             s->rx_count--;
-            if (s->rx_starved) {
-                s->rx_starved = false;
-                *drained = true;
-            }
             return b;
         }
     case REG_IER:
@@ -241,7 +237,13 @@ static void serial_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len
         if (is_write)
             write_reg(s, (unsigned)(offset + i), data[i]);
         else
-            data[i] = read_reg(s, (unsigned)(offset + i), &drained);
+            data[i] = read_reg(s, (unsigned)(offset + i));
+    }
+    /* Reading RBR, or clearing or resizing the FIFO, may have made room
+     * for input that was refused: tell the console to offer it again. */
+    if (s->rx_starved && s->rx_count < rx_capacity(s) && !(s->mcr & MCR_LOOP)) {
+        s->rx_starved = false;
+        drained = true;
     }
     update_irq(s);
     pthread_mutex_unlock(&s->lock);
