@@ -177,6 +177,48 @@ static void check_modules(void)
     }
 }
 
+static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+/* What kvmbox promises about CPUID: the hypervisor bit, the KVM signature
+ * leaf, and features hidden by --cpu-filter (cpuid_hidden=cx16,avx). */
+static void check_cpuid(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(1, &a, &b, &c, &d);
+    check(c & (1u << 31), "cpuid: hypervisor bit set");
+    uint32_t ecx1 = c;
+    print("cpuid: leaf 1 ecx 0x%x edx 0x%x\n", c, d);
+    cpuid(0x40000000, &a, &b, &c, &d);
+    char sig[13];
+    memcpy(sig, &b, 4);
+    memcpy(sig + 4, &c, 4);
+    memcpy(sig + 8, &d, 4);
+    sig[12] = 0;
+    print("cpuid: hypervisor signature '%s', max leaf 0x%x\n", sig, a);
+    check(!memcmp(sig, "KVMKVMKVM\0\0\0", 12) && a >= 0x40000001,
+          "cpuid: KVM paravirtual leaves present");
+    static const struct { const char *name; uint8_t bit; } leaf1_ecx[] = {
+        { "cx16", 13 }, { "xsave", 26 }, { "avx", 28 },
+    };
+    char buf[64];
+    if (!cmdline_get(cmdline, "cpuid_hidden", buf, sizeof buf))
+        return;
+    for (unsigned i = 0; i < sizeof leaf1_ecx / sizeof leaf1_ecx[0]; i++) {
+        size_t n = strlen(leaf1_ecx[i].name);
+        for (const char *p = buf; *p; p++) {
+            if ((p == buf || p[-1] == ',') && !strncmp(p, leaf1_ecx[i].name, n) &&
+                (p[n] == ',' || !p[n])) {
+                print("cpuid: %s must be hidden\n", leaf1_ecx[i].name);
+                check(!(ecx1 & (1u << leaf1_ecx[i].bit)), "cpuid: feature hidden by --cpu-filter");
+            }
+        }
+    }
+}
+}
+
 /* Reads serial input by polling until a '.', then prints it back: the
  * host's stdin -> UART receive path, end to end. */
 static void echo_input(void)
@@ -208,11 +250,16 @@ void guest_main(void)
     default: check(false, "entry: known entry stub"); break;
     }
     print("cmdline: %s\n", cmdline);
+    check_cpuid();
     check_memory();
     check_modules();
 
     if (cmdline_has(cmdline, "echo"))
         echo_input();
+    if (cmdline_has(cmdline, "int3")) {
+        print("int3: trapping with no IDT\n");
+        __asm__ volatile("int3");
+    }
     if (cmdline_has(cmdline, "spin")) {
         print("spin: running until stopped\n");
         guest_hang();

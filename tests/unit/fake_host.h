@@ -1,0 +1,74 @@
+/* A dev_host with no VM behind it: buses, a small guest memory, and
+ * recorders for interrupt lines and stop requests. */
+#ifndef KVMBOX_TESTS_FAKE_HOST_H
+#define KVMBOX_TESTS_FAKE_HOST_H
+
+#include "devices/device.h"
+#include "vmm/bus.h"
+#include "vmm/guest_mem.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+struct fake_host {
+    struct bus pio, mmio;
+    struct guest_mem mem;
+    struct dev_host host;
+    bool irq[32];
+    unsigned irq_edges[32];
+    enum vm_stop_reason stop;
+    int stop_status;
+    unsigned stops;
+};
+
+static inline void fake_set_irq(void *ctx, unsigned line, bool level)
+{
+    struct fake_host *f = ctx;
+    if (level && !f->irq[line])
+        f->irq_edges[line]++;
+    f->irq[line] = level;
+}
+
+static inline void fake_stop(void *ctx, enum vm_stop_reason why, int status)
+{
+    struct fake_host *f = ctx;
+    if (!f->stops++) {
+        f->stop = why;
+        f->stop_status = status;
+    }
+}
+
+static inline void fake_host_init(struct fake_host *f, uint64_t ram)
+{
+    memset(f, 0, sizeof *f);
+    bus_init(&f->pio, "pio");
+    bus_init(&f->mmio, "mmio");
+    char err[128];
+    assert_int_equal(guest_mem_init(&f->mem, ram, err, sizeof err), 0);
+    f->host = (struct dev_host){ &f->pio, &f->mmio, &f->mem, fake_set_irq, fake_stop, f };
+}
+
+static inline void fake_host_destroy(struct fake_host *f)
+{
+    guest_mem_destroy(&f->mem);
+    bus_destroy(&f->pio);
+    bus_destroy(&f->mmio);
+}
+
+static inline uint8_t pio_in(struct fake_host *f, uint16_t port)
+{
+    uint8_t v;
+    bus_access(&f->pio, port, &v, 1, false);
+    return v;
+}
+
+static inline void pio_out(struct fake_host *f, uint16_t port, uint8_t v)
+{
+    bus_access(&f->pio, port, &v, 1, true);
+}
+
+#endif

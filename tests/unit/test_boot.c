@@ -1,0 +1,384 @@
+/* Boot protocols without /dev/kvm: format detection, what each loader
+ * writes into guest memory (boot_params, hvm_start_info, multiboot info,
+ * the e820 map), the CPU mode set-up, and the refusal of malformed or
+ * oversized images. */
+#include "fake_host.h"
+
+#include "arch/x86/boot.h"
+#include "arch/x86/bootparam.h"
+#include "arch/x86/cpu_mode.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/layout.h"
+
+#include <elf.h>
+#include <stdlib.h>
+
+#define MB (1ULL << 20)
+
+static uint8_t image[64 * 1024];
+
+static struct mapped_file file_of(size_t size)
+{
+    return (struct mapped_file){ .path = "test-image", .data = image, .size = size };
+}
+
+static size_t make_bzimage(uint16_t version, uint16_t xlf, uint32_t init_size, uint32_t cmdline_size)
+{
+    memset(image, 0, sizeof image);
+    struct setup_header h = {
+        .setup_sects = 1, .boot_flag = SETUP_BOOT_FLAG, .jump = 0x6aeb,
+        .header = SETUP_HDRS_MAGIC, .version = version, .xloadflags = xlf,
+        .init_size = init_size, .cmdline_size = cmdline_size, .initrd_addr_max = 0x7fffffff,
+    };
+    memcpy(image + SETUP_HEADER_OFFSET, &h, sizeof h);
+    for (unsigned i = 0; i < 4096; i++)
+        image[1024 + i] = (uint8_t)i;
+    return 1024 + 4096;
+}
+
+/* ELF64: one PT_LOAD (0x100 bytes at 1 MiB, memsz 0x2000) and a PT_NOTE
+ * with the PVH entry. */
+static size_t make_pvh(uint64_t paddr, uint64_t filesz, uint64_t memsz, uint64_t load_off)
+{
+    memset(image, 0, sizeof image);
+    Elf64_Ehdr eh = { .e_type = ET_EXEC, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+                      .e_entry = 0xdead, .e_phoff = sizeof eh, .e_ehsize = sizeof eh,
+                      .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 2 };
+    memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    Elf64_Phdr ph[2] = {
+        { .p_type = PT_LOAD, .p_offset = load_off, .p_paddr = paddr, .p_filesz = filesz,
+          .p_memsz = memsz },
+        { .p_type = PT_NOTE, .p_offset = 0x800, .p_filesz = 20 },
+    };
+    memcpy(image, &eh, sizeof eh);
+    memcpy(image + sizeof eh, ph, sizeof ph);
+    uint32_t note[5] = { 4, 4, XEN_ELFNOTE_PHYS32_ENTRY, 0, 0x100040 };
+    memcpy(&note[3], "Xen", 4);
+    memcpy(image + 0x800, note, sizeof note);
+    memset(image + 0x1000, 0xab, 0x100);
+    return 0x1100;
+}
+
+static size_t make_multiboot_aout(uint32_t flags, uint32_t load_end, uint32_t bss_end)
+{
+    memset(image, 0, sizeof image);
+    struct multiboot_header h = {
+        .magic = MULTIBOOT_HEADER_MAGIC, .flags = flags | MB_HDR_AOUT_KLUDGE,
+        .header_addr = 0x100000, .load_addr = 0x100000, .load_end_addr = load_end,
+        .bss_end_addr = bss_end, .entry_addr = 0x100020,
+    };
+    h.checksum = -(h.magic + h.flags);
+    memcpy(image, &h, sizeof h);
+    memset(image + sizeof h, 0xcd, 0x1000 - sizeof h);
+    return 0x1000;
+}
+
+static void detection(void **state)
+{
+    (void)state;
+    assert_int_equal(kernel_detect(image, make_bzimage(0x020f, XLF_KERNEL_64, 0, 2047)),
+                     KERNEL_BZIMAGE);
+    assert_int_equal(kernel_detect(image, make_pvh(MB, 0x100, 0x2000, 0x1000)), KERNEL_PVH);
+    assert_int_equal(kernel_detect(image, make_multiboot_aout(0, 0, 0)), KERNEL_MULTIBOOT);
+    /* A broken checksum is no header. */
+    image[8] ^= 1;
+    assert_int_equal(kernel_detect(image, 0x1000), KERNEL_UNKNOWN);
+    memset(image, 0x90, sizeof image);
+    assert_int_equal(kernel_detect(image, sizeof image), KERNEL_UNKNOWN);
+    assert_int_equal(kernel_detect(image, 0), KERNEL_UNKNOWN);
+    /* A multiboot header past 8 KiB does not count. */
+    make_multiboot_aout(0, 0, 0);
+    memmove(image + 8192, image, 32);
+    memset(image, 0, 8192);
+    assert_int_equal(kernel_detect(image, 0x3000), KERNEL_UNKNOWN);
+}
+
+static void e820_layouts(void **state)
+{
+    (void)state;
+    struct e820_entry m[E820_MAX];
+    unsigned n = e820_build(512 * MB, m);
+    assert_int_equal(n, 4);
+    assert_int_equal(m[0].addr, 0);
+    assert_int_equal(m[0].size, LAYOUT_EBDA_START);
+    assert_int_equal(m[0].type, E820_RAM);
+    assert_int_equal(m[1].type, E820_RESERVED);
+    assert_int_equal(m[2].addr, MB);
+    assert_int_equal(m[2].addr + m[2].size, 512 * MB);
+    assert_int_equal(m[3].addr, LAYOUT_IOAPIC_BASE);
+    assert_int_equal(m[3].addr + m[3].size, LAYOUT_4G);
+    n = e820_build(64ULL << 30, m);
+    assert_int_equal(n, 5);
+    assert_int_equal(m[2].addr + m[2].size, LAYOUT_MMIO_HOLE_START);
+    assert_int_equal(m[4].addr, LAYOUT_4G);
+    assert_int_equal(m[4].size, (64ULL << 30) - LAYOUT_MMIO_HOLE_START);
+    uint64_t ram = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (m[i].type == E820_RAM)
+            ram += m[i].size;
+        if (i)
+            assert_true(m[i].addr >= m[i - 1].addr + m[i - 1].size);
+    }
+    assert_int_equal(ram, (64ULL << 30) - (MB - LAYOUT_EBDA_START));
+}
+
+static void bzimage_boot_params(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 64 * MB);
+    struct mapped_file k = file_of(make_bzimage(0x020f, XLF_KERNEL_64, 0x10000, 2047));
+    static uint8_t rd_data[10000];
+    memset(rd_data, 0x77, sizeof rd_data);
+    struct mapped_file rd = { "rd", rd_data, sizeof rd_data };
+    struct boot_input in = { &k, &rd, 1, "console=ttyS0 hello" };
+    struct boot_entry e;
+    char err[256];
+    assert_int_equal(boot_load(&f.mem, KERNEL_BZIMAGE, &in, &e, err, sizeof err), 0);
+    assert_int_equal(e.mode, ENTRY_LONG64);
+    assert_int_equal(e.rip, MB + 0x200);
+    assert_int_equal(e.rsi, LAYOUT_BOOT_INFO);
+    const struct boot_params *bp = guest_mem_ptr(&f.mem, LAYOUT_BOOT_INFO, sizeof *bp);
+    assert_int_equal(bp->hdr.header, SETUP_HDRS_MAGIC);
+    assert_int_equal(bp->hdr.type_of_loader, 0xff);
+    assert_true(bp->hdr.loadflags & LOADFLAG_LOADED_HIGH);
+    assert_int_equal(bp->hdr.cmd_line_ptr, LAYOUT_CMDLINE);
+    assert_string_equal(guest_mem_ptr(&f.mem, LAYOUT_CMDLINE, 1), "console=ttyS0 hello");
+    assert_int_equal(bp->e820_entries, 4);
+    assert_int_equal(bp->e820_table[2].addr, MB);
+    /* The initrd: page aligned, inside RAM, above the kernel, bytes intact. */
+    assert_int_equal(bp->hdr.ramdisk_size, sizeof rd_data);
+    assert_int_equal(bp->hdr.ramdisk_image & 0xfff, 0);
+    assert_true(bp->hdr.ramdisk_image >= MB + 0x10000);
+    assert_true(bp->hdr.ramdisk_image + sizeof rd_data <= 64 * MB);
+    assert_memory_equal(guest_mem_ptr(&f.mem, bp->hdr.ramdisk_image, sizeof rd_data), rd_data,
+                        sizeof rd_data);
+    /* The protected-mode payload sits at 1 MiB. */
+    assert_memory_equal(guest_mem_ptr(&f.mem, MB, 4096), image + 1024, 4096);
+    fake_host_destroy(&f);
+}
+
+static void bzimage_refusals(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 8 * MB);
+    char err[256];
+    struct boot_entry e;
+    struct mapped_file k;
+    struct boot_input in = { &k, NULL, 0, "" };
+
+    k = file_of(make_bzimage(0x0205, XLF_KERNEL_64, 0, 2047));
+    assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "2.06"));
+
+    k = file_of(make_bzimage(0x020f, 0, 0, 2047));
+    assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "XLF_KERNEL_64"));
+
+    k = file_of(make_bzimage(0x020f, XLF_KERNEL_64, 64 * MB, 2047));
+    assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "memory too small"));
+
+    k = file_of(make_bzimage(0x020f, XLF_KERNEL_64, 0, 8));
+    in.cmdline = "this is longer than eight bytes";
+    assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "command line"));
+    in.cmdline = "";
+
+    k = file_of(make_bzimage(0x020f, XLF_KERNEL_64, 0, 2047));
+    image[SETUP_HEADER_OFFSET] = 200;  /* setup_sects beyond the file */
+    assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncated"));
+
+    k = file_of(make_bzimage(0x020f, XLF_KERNEL_64, 0, 2047));
+    static uint8_t big[9 << 20];
+    struct mapped_file rd = { "big", big, sizeof big };
+    in.initrds = &rd;
+    in.ninitrds = 1;
+    assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "initrd"));
+    fake_host_destroy(&f);
+}
+
+static void pvh_start_info(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 32 * MB);
+    struct mapped_file k = file_of(make_pvh(MB, 0x100, 0x2000, 0x1000));
+    /* Dirty the BSS area first: the loader must zero it. */
+    guest_mem_fill(&f.mem, MB, 0xee, 0x2000);
+    uint8_t m0[100], m1[5000];
+    memset(m0, 1, sizeof m0);
+    memset(m1, 2, sizeof m1);
+    struct mapped_file mods[2] = { { "m0", m0, sizeof m0 }, { "m1", m1, sizeof m1 } };
+    struct boot_input in = { &k, mods, 2, "pvh cmdline" };
+    struct boot_entry e;
+    char err[256];
+    assert_int_equal(boot_load(&f.mem, KERNEL_PVH, &in, &e, err, sizeof err), 0);
+    assert_int_equal(e.mode, ENTRY_PROTECTED32);
+    assert_int_equal(e.rip, 0x100040);
+    assert_int_equal(e.rbx, LAYOUT_BOOT_INFO);
+    const struct hvm_start_info *si = guest_mem_ptr(&f.mem, LAYOUT_BOOT_INFO, sizeof *si);
+    assert_int_equal(si->magic, HVM_START_MAGIC);
+    assert_int_equal(si->version, 1);
+    assert_string_equal(guest_mem_ptr(&f.mem, si->cmdline_paddr, 1), "pvh cmdline");
+    assert_int_equal(si->memmap_entries, 4);
+    const struct hvm_memmap_table_entry *mm =
+        guest_mem_ptr(&f.mem, si->memmap_paddr, 4 * sizeof *mm);
+    assert_int_equal(mm[2].addr, MB);
+    assert_int_equal(mm[2].size, 31 * MB);
+    assert_int_equal(si->nr_modules, 2);
+    const struct hvm_modlist_entry *ml = guest_mem_ptr(&f.mem, si->modlist_paddr, 2 * sizeof *ml);
+    assert_int_equal(ml[0].size, sizeof m0);
+    assert_memory_equal(guest_mem_ptr(&f.mem, ml[0].paddr, sizeof m0), m0, sizeof m0);
+    assert_memory_equal(guest_mem_ptr(&f.mem, ml[1].paddr, sizeof m1), m1, sizeof m1);
+    assert_true(ml[0].paddr + sizeof m0 <= ml[1].paddr);  /* in order, no overlap */
+    assert_true(ml[0].paddr >= MB + 0x2000);
+    const uint8_t *seg = guest_mem_ptr(&f.mem, MB, 0x2000);
+    assert_int_equal(seg[0], 0xab);
+    assert_int_equal(seg[0xff], 0xab);
+    assert_int_equal(seg[0x100], 0);
+    assert_int_equal(seg[0x1fff], 0);
+    fake_host_destroy(&f);
+}
+
+static void elf_refusals(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 8 * MB);
+    char err[256];
+    struct boot_entry e;
+    struct mapped_file k;
+    struct boot_input in = { &k, NULL, 0, "" };
+
+    k = file_of(make_pvh(MB, 0x100, 0x2000, 0xfff0));       /* data past the file end */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "outside the file"));
+    k = file_of(make_pvh(MB, 0x100, 0x80, 0x1000));         /* filesz > memsz */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    k = file_of(make_pvh(7 * MB, 0x100, 2 * MB, 0x1000));   /* beyond RAM */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "memory too small"));
+    k = file_of(make_pvh(0x1000, 0x100, 0x100, 0x1000));    /* over the boot tables */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    k = file_of(make_pvh(UINT64_MAX - 0x10, 0x100, 0x100, 0x1000));  /* wraps */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    k = file_of(make_pvh(MB, 0x100, 0x100, 0x1000));
+    ((Elf64_Ehdr *)image)->e_phnum = 60000;                 /* headers past the end */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    k = file_of(make_pvh(MB, 0x100, 0x100, 0x1000));
+    ((uint32_t *)(image + 0x800))[0] = 0xfffffff0;          /* hostile note namesz */
+    assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
+    fake_host_destroy(&f);
+}
+
+static void multiboot_info(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 16 * MB);
+    struct mapped_file k = file_of(make_multiboot_aout(MB_HDR_PAGE_ALIGN | MB_HDR_MEMORY_INFO,
+                                                       0x100800, 0x103000));
+    uint8_t m0[10];
+    memset(m0, 9, sizeof m0);
+    struct mapped_file mods[1] = { { "mod-zero", m0, sizeof m0 } };
+    struct boot_input in = { &k, mods, 1, "a=1" };
+    struct boot_entry e;
+    char err[256];
+    assert_int_equal(boot_load(&f.mem, KERNEL_MULTIBOOT, &in, &e, err, sizeof err), 0);
+    assert_int_equal(e.mode, ENTRY_PROTECTED32);
+    assert_int_equal(e.rax, MULTIBOOT_BOOTLOADER_MAGIC);
+    assert_int_equal(e.rip, 0x100020);
+    const struct multiboot_info *mbi = guest_mem_ptr(&f.mem, e.rbx, sizeof *mbi);
+    assert_true(mbi->flags & MB_INFO_MEMORY);
+    assert_true(mbi->flags & MB_INFO_MEM_MAP);
+    assert_int_equal(mbi->mem_lower, 639);
+    assert_int_equal(mbi->mem_upper, 15 * 1024);
+    assert_string_equal(guest_mem_ptr(&f.mem, mbi->cmdline, 1), "test-image a=1");
+    assert_string_equal(guest_mem_ptr(&f.mem, mbi->boot_loader_name, 1), "kvmbox");
+    assert_int_equal(mbi->mmap_length, 4 * sizeof(struct multiboot_mmap_entry));
+    const struct multiboot_mod *mod = guest_mem_ptr(&f.mem, mbi->mods_addr, sizeof *mod);
+    assert_int_equal(mbi->mods_count, 1);
+    assert_int_equal(mod->mod_start, 0x103000);             /* page after bss_end */
+    assert_int_equal(mod->mod_end - mod->mod_start, sizeof m0);
+    assert_string_equal(guest_mem_ptr(&f.mem, mod->string, 1), "mod-zero");
+    /* Loaded up to load_end_addr, zeroed up to bss_end_addr. */
+    const uint8_t *p = guest_mem_ptr(&f.mem, 0x100000, 0x3000);
+    assert_int_equal(p[0x7ff], 0xcd);
+    assert_int_equal(p[0x800], 0);
+    assert_int_equal(p[0x2fff], 0);
+    fake_host_destroy(&f);
+}
+
+static void multiboot_refusals(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 16 * MB);
+    char err[256];
+    struct boot_entry e;
+    struct mapped_file k;
+    struct boot_input in = { &k, NULL, 0, "" };
+    k = file_of(make_multiboot_aout(0, 0x180000, 0));       /* load_end past the file */
+    assert_int_equal(multiboot_load(&f.mem, &in, &e, err, sizeof err), -1);
+    k = file_of(make_multiboot_aout(0, 0x100800, 0x100400)); /* bss_end before load_end */
+    assert_int_equal(multiboot_load(&f.mem, &in, &e, err, sizeof err), -1);
+    k = file_of(make_multiboot_aout(0x8, 0, 0));            /* a flag we cannot honour */
+    assert_int_equal(multiboot_load(&f.mem, &in, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "features"));
+    k = file_of(make_multiboot_aout(0, 0, 0x7ffffff0));     /* bss beyond RAM */
+    assert_int_equal(multiboot_load(&f.mem, &in, &e, err, sizeof err), -1);
+    fake_host_destroy(&f);
+}
+
+static void cpu_modes(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 8 * MB);
+    struct kvm_sregs s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(cpu_mode_setup(&f.mem, ENTRY_LONG64, &s), 0);
+    assert_true(s.cs.l);
+    assert_false(s.cs.db);
+    assert_int_equal(s.cs.selector, BOOT_SEL_CODE64);
+    assert_int_equal(s.ds.selector, BOOT_SEL_DATA);
+    assert_int_equal(s.ds.limit, 0xffffffff);
+    assert_true(s.cr0 & (1ULL << 31));
+    assert_int_equal(s.efer & 0x500, 0x500);
+    assert_int_equal(s.cr3, LAYOUT_PML4);
+    const uint64_t *pd = guest_mem_ptr(&f.mem, LAYOUT_PD, 4 * 4096);
+    assert_int_equal(pd[0], 0x83);
+    assert_int_equal(pd[2047], (2047ULL << 21) | 0x83);  /* identity up to 4 GiB */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(cpu_mode_setup(&f.mem, ENTRY_PROTECTED32, &s), 0);
+    assert_false(s.cs.l);
+    assert_true(s.cs.db);
+    assert_int_equal(s.cs.selector, BOOT_SEL_CODE32);
+    assert_int_equal(s.cr0 & (1ULL << 31), 0);
+    assert_int_equal(s.cr0 & 1, 1);
+    assert_int_equal(s.efer, 0);
+    fake_host_destroy(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(detection),
+        cmocka_unit_test(e820_layouts),
+        cmocka_unit_test(bzimage_boot_params),
+        cmocka_unit_test(bzimage_refusals),
+        cmocka_unit_test(pvh_start_info),
+        cmocka_unit_test(elf_refusals),
+        cmocka_unit_test(multiboot_info),
+        cmocka_unit_test(multiboot_refusals),
+        cmocka_unit_test(cpu_modes),
+    };
+    return cmocka_run_group_tests_name("boot", tests, NULL, NULL);
+}
