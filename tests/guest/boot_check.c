@@ -217,7 +217,6 @@ static void check_cpuid(void)
         }
     }
 }
-}
 
 /* Reads serial input by polling until a '.', then prints it back: the
  * host's stdin -> UART receive path, end to end. */
