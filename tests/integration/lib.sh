@@ -1,0 +1,45 @@
+# Helpers for integration tests: run kvmbox as a user would and report
+# "ok - NAME", "not ok - NAME" or "skip - NAME: why" lines for run-all.sh.
+set -u
+KVMBOX=${KVMBOX:-$BUILD/kvmbox}
+G=$GUEST_BUILD
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+LIMIT=${KVMBOX_TEST_TIMEOUT:-60}
+
+# KVMBOX_TEST_NO_KVM=1 pretends there is none, to check the skip path.
+have_kvm() { [ -z "${KVMBOX_TEST_NO_KVM:-}" ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+
+ok() { echo "ok - $1"; }
+not_ok() {
+    echo "not ok - $1"
+    shift
+    for f in "$@"; do [ -f "$f" ] && sed 's/^/#   /' "$f" | tail -25; done
+}
+skip() { echo "skip - $1: $2"; }
+
+# kv ARGS...: runs kvmbox with a time limit; sets $rc, $TMP/out, $TMP/err.
+kv() {
+    timeout -k 5 "$LIMIT" "$KVMBOX" "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
+    rc=$?
+}
+
+# expect NAME STATUS [GREP-IN-STDOUT] [GREP-IN-STDERR]
+expect() {
+    local name=$1 status=$2 out_re=${3:-} err_re=${4:-}
+    if [ "$rc" -ne "$status" ]; then
+        echo "#   exit status $rc, expected $status"
+        not_ok "$name" "$TMP/out" "$TMP/err"
+    elif [ -n "$out_re" ] && ! grep -Eq -- "$out_re" "$TMP/out"; then
+        echo "#   stdout lacks /$out_re/"
+        not_ok "$name" "$TMP/out" "$TMP/err"
+    elif [ -n "$err_re" ] && ! grep -Eq -- "$err_re" "$TMP/err"; then
+        echo "#   stderr lacks /$err_re/"
+        not_ok "$name" "$TMP/out" "$TMP/err"
+    else
+        ok "$name"
+    fi
+}
+
+# mod_arg INDEX FILE: "modI=SIZE:CKSUM" as the test guest expects it.
+mod_arg() { cksum < "$2" | awk -v i="$1" '{ printf "mod%d=%s:%s", i, $2, $1 }'; }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The test guests in each boot format on /dev/kvm: they check their entry
+# state, command line, memory map and module bytes from the inside and leave
+# through the debug-exit port. Skipped where /dev/kvm is not usable.
+. "$(dirname "$0")/lib.sh"
+
+NAMES=("Linux bzImage boots" "Linux bzImage with RAM above 4G" "PVH boots with two modules"
+       "multiboot ELF boots with two modules above 4G" "multiboot a.out-kludge image boots"
+       "debug-exit code 0 gives status 1" "debug-exit code 42 gives status 85"
+       "i8042 reset exits 0" "triple fault exits 0 and says where" "no debug-exit device: reset, status 0"
+       "--cpu-filter cx16 hides CX16" "unexpected exit is reported with RIP and code bytes"
+       "memory too small for the kernel" "memory too small for the initrd" "-v logs what kvmbox does")
+if ! have_kvm; then
+    for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
+    exit 0
+fi
+
+printf 'kvmbox initrd\n' > "$TMP/rd0"
+head -c 5000 /dev/urandom > "$TMP/rd1"
+M0=$(mod_arg 0 "$TMP/rd0")
+M1=$(mod_arg 1 "$TMP/rd1")
+PASS="guest: all [0-9]+ checks passed"
+
+kv run --kernel "$G/boot-linux.bzImage" --memory 128M --initrd "$TMP/rd0" --debug-exit \
+   --cmdline "kvmbox-test expect_mem=134217728 expect_mods=1 $M0 exit_code=3"
+expect "${NAMES[0]}" 7 "$PASS"
+grep -q "^cmdline: kvmbox-test expect_mem=134217728" "$TMP/out" || not_ok "bzImage command line arrives intact" "$TMP/out"
+
+kv run --kernel "$G/boot-linux.bzImage" --memory 5G --debug-exit \
+   --cmdline "kvmbox-test expect_mem=5368709120"
+expect "${NAMES[1]}" 33 "memory: 0x100000000-0x180000000 type 1"
+
+kv run --kernel "$G/boot-pvh.elf" --memory 256M --initrd "$TMP/rd0,$TMP/rd1" --debug-exit \
+   --cmdline "kvmbox-test expect_mem=268435456 expect_mods=2 $M0 $M1"
+expect "${NAMES[2]}" 33 "$PASS"
+
+kv run --kernel "$G/boot-multiboot.elf" --memory 6G --initrd "$TMP/rd0,$TMP/rd1" --debug-exit \
+   --cmdline "kvmbox-test expect_mem=6442450944 expect_mods=2 $M0 $M1"
+expect "${NAMES[3]}" 33 "$PASS"
+
+kv run --kernel "$G/boot-multiboot-aout.bin" --memory 64M --initrd "$TMP/rd1" --debug-exit \
+   --cmdline "kvmbox-test expect_mem=67108864 expect_mods=1 $(mod_arg 0 "$TMP/rd1")"
+expect "${NAMES[4]}" 33 "$PASS"
+
+kv run --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test exit_code=0"
+expect "${NAMES[5]}" 1 "$PASS"
+kv run --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test exit_code=42"
+expect "${NAMES[6]}" 85 "$PASS"
+
+kv run --kernel "$G/boot-linux.bzImage" --debug-exit --cmdline "kvmbox-test exit=reset"
+expect "${NAMES[7]}" 0 "$PASS"
+kv run --kernel "$G/boot-pvh.elf" --cmdline "kvmbox-test exit=triple"
+expect "${NAMES[8]}" 0 "$PASS" "triple fault.*rip 0x[0-9a-f]+.*code at"
+kv run --kernel "$G/boot-multiboot.elf" --cmdline "kvmbox-test"
+expect "${NAMES[9]}" 0 "$PASS"
+
+kv run --kernel "$G/boot-linux.bzImage" --cpu-filter cx16 --debug-exit \
+   --cmdline "kvmbox-test cpuid_hidden=cx16"
+expect "${NAMES[10]}" 33 "feature hidden by --cpu-filter"
+
+# int3 with no IDT: an emulation failure under PVM, a triple fault on
+# hardware KVM. Either way kvmbox must say where, with the bytes, and stop.
+kv run --kernel "$G/boot-pvh.elf" --cmdline "int3"
+if [ "$rc" -le 1 ] && grep -Eq "vcpu 0: .*rip 0x[0-9a-f]+ .*code at 0x[0-9a-f]+: cc" "$TMP/err"; then
+    ok "${NAMES[11]}"
+else
+    echo "#   status $rc"; not_ok "${NAMES[11]}" "$TMP/err"
+fi
+
+head -c $((3 << 20)) /dev/zero > "$TMP/big"
+kv run --kernel "$G/boot-linux.bzImage" --memory 2M --initrd "$TMP/big"
+expect "${NAMES[13]}" 1 "" "memory too small for the initrd"
+kv run --kernel "$G/boot-pvh.elf" --memory 2M --initrd "$TMP/big"
+expect "${NAMES[12]}" 1 "" "memory too small"
+kv run -v --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test"
+expect "${NAMES[14]}" 33 "" "PVH ELF.*entry 0x|entry 0x"

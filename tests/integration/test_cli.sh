@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The command line from the outside: help, version, and every bad input
+# gets one clear line on stderr and exit status 1; none needs /dev/kvm.
+. "$(dirname "$0")/lib.sh"
+
+kv --help;               expect "--help exits 0 with usage" 0 "usage: kvmbox"
+kv --version;            expect "--version prints the version" 0 "^kvmbox [0-9]"
+kv run --help;           expect "run --help lists options and CPU features" 0 "cpu-filter.*" 
+grep -q "cx16" "$TMP/out" && ok "run --help names the --cpu-filter features" || not_ok "run --help names the --cpu-filter features"
+kv;                      expect "no command is an error" 1 "" "usage"
+kv frobnicate;           expect "unknown command is an error" 1 "" "unknown command 'frobnicate'"
+
+# One line on stderr, status 1, for each bad input.
+bad() {
+    local name=$1 re=$2
+    shift 2
+    kv "$@"
+    if [ "$rc" -eq 1 ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] && grep -Eq -- "$re" "$TMP/err"; then
+        ok "$name"
+    else
+        echo "#   status $rc"
+        not_ok "$name" "$TMP/err"
+    fi
+}
+K=$G/boot-pvh.elf
+bad "missing --kernel"            "--kernel is required"       run
+bad "--kernel without a value"    "needs a value"              run --kernel
+bad "unknown option"              "unknown option '--bogus'"   run --kernel "$K" --bogus
+bad "stray argument"              "unexpected argument"        run --kernel "$K" stray
+bad "missing kernel file"         "cannot open '/nonexistent/k'" run --kernel /nonexistent/k
+bad "kernel is a directory"       "not a regular file"         run --kernel /
+bad "kernel of no known format"   "not a known kernel format"  run --kernel /etc/os-release
+: > "$TMP/empty"
+bad "zero-byte kernel"            "not a known kernel format"  run --kernel "$TMP/empty"
+head -c 100 "$G/boot-linux.bzImage" > "$TMP/trunc"
+bad "truncated bzImage"           "not a known kernel format"  run --kernel "$TMP/trunc"
+bad "missing initrd"              "cannot open '/nonexistent/rd'" run --kernel "$K" --initrd /nonexistent/rd
+bad "malformed memory size"       "not a size"                 run --kernel "$K" --memory 12Q
+bad "memory too small"            "too small"                  run --kernel "$K" --memory 1M
+bad "memory too large"            "too large"                  run --kernel "$K" --memory 4T
+bad "cpus zero"                   "from 1 to 255"              run --kernel "$K" --cpus 0
+bad "cpus above 255"              "from 1 to 255"              run --kernel "$K" --cpus 256
+bad "cpus above 1 not yet"        "not supported yet"          run --kernel "$K" --cpus 2
+bad "unknown cpu feature"         "unknown CPU feature 'warp'" run --kernel "$K" --cpu-filter avx,warp
+bad "two initrds for Linux" "one --initrd" run --kernel "$G/boot-linux.bzImage" --initrd "$K,$K"
+KVMBOX_KVM_DEVICE=/nonexistent/kvm bad "no KVM device" "does not exist" run --kernel "$K"
+KVMBOX_KVM_DEVICE=/dev/null bad "not a KVM device" "not a usable KVM device" run --kernel "$K"
+
+# Without permission on /dev/kvm: needs a KVM node root owns and setpriv.
+if [ -e /dev/kvm ] && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+   [ "$(stat -c %a /dev/kvm)" != 666 ]; then
+    cp "$KVMBOX" "$TMP/kvmbox"; cp "$K" "$TMP/k"; chmod 755 "$TMP" "$TMP/kvmbox"; chmod 644 "$TMP/k"
+    timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups "$TMP/kvmbox" run --kernel "$TMP/k" \
+        > "$TMP/out" 2> "$TMP/err" < /dev/null
+    rc=$?
+    expect "no permission on /dev/kvm" 1 "" "permission denied"
+else
+    skip "no permission on /dev/kvm" "needs root, setpriv and a /dev/kvm not open to all"
+fi

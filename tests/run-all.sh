@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the unit test binaries given as arguments (cmocka, TAP output) and the
+# integration scripts in tests/integration, and ends with the summary line
+# "N passed, N failed, N skipped". Exit status: 0 if nothing failed.
+#   BUILD, GUEST_BUILD: where kvmbox and the test guests are
+#   ONLY=unit|integration: run one half
+set -u
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:-build} GUEST_BUILD=${GUEST_BUILD:-build/guest}
+passed=0 failed=0 skipped=0
+failures=()
+
+count() {  # reads "ok - x" / "not ok - x" / "skip - x" lines, echoing them
+    local suite=$1 line
+    while IFS= read -r line; do
+        case "$line" in
+            "ok "*) passed=$((passed + 1)) ;;
+            "not ok "*) failed=$((failed + 1)); failures+=("$suite: ${line#not ok }") ;;
+            "skip "*) skipped=$((skipped + 1)) ;;
+        esac
+        printf '%s\n' "$line"
+    done
+}
+
+if [ "${ONLY:-unit}" = unit ]; then
+    for bin in "$@"; do
+        name=$(basename "$bin")
+        echo "# unit: $name"
+        out=$(CMOCKA_MESSAGE_OUTPUT=TAP "$bin" 2>&1)
+        rc=$?
+        # TAP from cmocka numbers its lines: "ok 1 - name".
+        count "$name" < <(printf '%s\n' "$out" | sed -E 's/^(not ok|ok) [0-9]+ /\1 /' |
+                          grep -E '^(ok|not ok) ')
+        if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^not ok'; then
+            # Crashed (e.g. a sanitizer report) before cmocka could say so.
+            printf '%s\n' "$out" | tail -20
+            count "$name" <<< "not ok - $name exited with status $rc"
+        fi
+    done
+fi
+
+if [ "${ONLY:-integration}" = integration ]; then
+    for script in tests/integration/test_*.sh; do
+        name=$(basename "$script" .sh)
+        echo "# integration: $name"
+        count "$name" < <(bash "$script" 2>&1)
+    done
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "# failed:"
+    printf '#   %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
