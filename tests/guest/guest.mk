@@ -52,3 +52,10 @@ $(GUEST_BUILD)/boot-multiboot-aout.elf: $(GUEST_BUILD)/multiboot_header_aout.o $
 	$(CC) $(GUEST_LDFLAGS) -Wl,-e,entry_multiboot -o $@ $^
 $(GUEST_BUILD)/boot-multiboot-aout.bin: $(GUEST_BUILD)/boot-multiboot-aout.elf
 	objcopy -O binary $< $@
+
+# The startup benchmark's guest (see first_byte.S).
+$(GUEST_BUILD)/first-byte.elf: tests/guest/first_byte.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c -o $(GUEST_BUILD)/first_byte.o $<
+	$(CC) $(GUEST_LDFLAGS) -Wl,-e,first_byte_entry -o $@ $(GUEST_BUILD)/first_byte.o
+guests: $(GUEST_BUILD)/first-byte.elf
