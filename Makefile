@@ -47,15 +47,17 @@ include tests/guest/guest.mk
 install: $(BUILD)/kvmbox
 	install -D -m 0755 $(BUILD)/kvmbox $(DESTDIR)$(PREFIX)/bin/kvmbox
 
-# Everything the build, the tests and the benchmarks need, from Debian.
+# Everything the build, the tests and the benchmarks need, from Debian
+# (qemu-system-x86 is the benchmark peer; python3 drives the terminal test).
 deps:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux
 
-# Boots the PVH test guest: the quickest way to see kvmbox work.
+# Boots the PVH test guest, which reports what it was given and resets
+# (kvmbox exits 0): the quickest way to see kvmbox work.
 run-demo: $(BUILD)/kvmbox guests
-	$(BUILD)/kvmbox run --kernel $(GUEST_BUILD)/hello.elf --memory 64M --debug-exit \
-	    --cmdline "kvmbox demo" ; test $$? -eq 1
+	$(BUILD)/kvmbox run --kernel $(GUEST_BUILD)/hello.elf --memory 64M --cmdline "kvmbox demo"
 
 check: all $(UNIT_BINS) guests
 	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) tests/run-all.sh $(UNIT_BINS)
