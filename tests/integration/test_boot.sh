@@ -9,7 +9,8 @@ NAMES=("Linux bzImage boots" "Linux bzImage with RAM above 4G" "PVH boots with t
        "debug-exit code 0 gives status 1" "debug-exit code 42 gives status 85"
        "i8042 reset exits 0" "triple fault exits 0 and says where" "no debug-exit device: reset, status 0"
        "--cpu-filter cx16 hides CX16" "unexpected exit is reported with RIP and code bytes"
-       "memory too small for the kernel" "memory too small for the initrd" "-v logs what kvmbox does")
+       "memory too small for the kernel" "memory too small for the initrd" "-v logs what kvmbox does"
+       "64G of RAM, mapped above 4G")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -29,6 +30,9 @@ grep -q "^cmdline: kvmbox-test expect_mem=134217728" "$TMP/out" || not_ok "bzIma
 kv run --kernel "$G/boot-linux.bzImage" --memory 5G --debug-exit \
    --cmdline "kvmbox-test expect_mem=5368709120"
 expect "${NAMES[1]}" 33 "memory: 0x100000000-0x180000000 type 1"
+
+kv run --kernel "$G/boot-pvh.elf" --memory 64G --debug-exit --cmdline "kvmbox-test expect_mem=68719476736"
+expect "${NAMES[15]}" 33 "memory: 0x100000000-0x1040000000 type 1"
 
 kv run --kernel "$G/boot-pvh.elf" --memory 256M --initrd "$TMP/rd0,$TMP/rd1" --debug-exit \
    --cmdline "kvmbox-test expect_mem=268435456 expect_mods=2 $M0 $M1"
