@@ -10,6 +10,7 @@
 #define STS_OBF    0x01  /* output buffer full */
 #define STS_SYS    0x04  /* self test passed */
 #define STS_CMD    0x08  /* last write was to the command port */
+#define STS_UNLOCK 0x10  /* keyboard not inhibited (no keylock) */
 #define STS_AUXOBF 0x20  /* output byte is from the aux port */
 
 #define CTR_KBDINT 0x01
@@ -170,7 +171,8 @@ struct i8042 *i8042_create(const struct dev_host *host, struct device *out)
         return NULL;
     k->host = *host;
     pthread_mutex_init(&k->lock, NULL);
-    k->status = STS_SYS;
+    /* "Not inhibited", as QEMU: without it Linux warns "Keylock active". */
+    k->status = STS_SYS | STS_UNLOCK;
     k->ctr = CTR_KBDINT | CTR_SYS | CTR_XLATE;
     k->outport = 0x01;
     /* Two one-byte ranges: 0x61-0x63 in between are the in-kernel PIT's

@@ -170,6 +170,7 @@ static void i8042_probe_and_reset(void **state)
     fake_host_init(&f, 1 << 20);
     struct device d;
     assert_non_null(i8042_create(&f.host, &d));
+    assert_int_equal(pio_in(&f, 0x64) & 0x10, 0x10); /* not inhibited: no keylock warning */
     pio_out(&f, 0x64, 0xaa);                        /* self test */
     assert_int_equal(pio_in(&f, 0x64) & 1, 1);
     assert_int_equal(pio_in(&f, 0x60), 0x55);
