@@ -27,7 +27,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo check check-unit check-integration guests bench clean
+.PHONY: all install deps run-demo check check-unit check-integration check-lab guest-linux guests bench clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -64,6 +64,13 @@ check: all $(UNIT_BINS) guests
 
 check-unit: $(UNIT_BINS)
 	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=unit tests/run-all.sh $(UNIT_BINS)
+
+check-lab: all guests
+	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=lab tests/run-all.sh
+
+# Debian's cloud kernel and busybox, and the nested guest's initramfs.
+guest-linux:
+	tests/lab/fetch.sh build/lab
 
 check-integration: all guests
 	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=integration tests/run-all.sh

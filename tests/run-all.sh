@@ -3,7 +3,7 @@
 # integration scripts in tests/integration, and ends with the summary line
 # "N passed, N failed, N skipped". Exit status: 0 if nothing failed.
 #   BUILD, GUEST_BUILD: where kvmbox and the test guests are
-#   ONLY=unit|integration: run one half
+#   ONLY=unit|integration|lab: run one part; LAB=0: leave the lab out
 set -u
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build} GUEST_BUILD=${GUEST_BUILD:-build/guest}
@@ -43,6 +43,16 @@ if [ "${ONLY:-integration}" = integration ]; then
     for script in tests/integration/test_*.sh; do
         name=$(basename "$script" .sh)
         echo "# integration: $name"
+        count "$name" < <(bash "$script" 2>&1)
+    done
+fi
+
+# The lab: on by default; LAB=0 leaves it out (it needs QEMU and Debian's
+# kernel package, and takes about a minute).
+if [ "${ONLY:-lab}" = lab ] && [ "${LAB:-1}" != 0 ]; then
+    for script in tests/lab/test_*.sh; do
+        name=$(basename "$script" .sh)
+        echo "# lab: $name"
         count "$name" < <(bash "$script" 2>&1)
     done
 fi

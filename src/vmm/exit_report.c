@@ -102,6 +102,15 @@ void vcpu_report_exit(struct vcpu *v, const char *what)
                                              : "real";
         APPEND(", rip 0x%llx (cs 0x%x, %s mode)", (unsigned long long)regs.rip,
                sregs.cs.selector, mode);
+        /* On AMD, KVM resets the vCPU after a shutdown intercept (the VMCB
+         * is undefined then): what we read is the reset vector, not where
+         * the guest died. Say so rather than mislead. */
+        if (run->exit_reason == KVM_EXIT_SHUTDOWN && regs.rip == 0xfff0 &&
+            sregs.cs.base == 0xffff0000) {
+            APPEND(": the CPU was already reset by KVM, so where the guest faulted is lost "
+                   "on this host");
+            goto done;
+        }
         uint8_t code[16];
         uint64_t phys;
         int n = code_bytes(v, &regs, &sregs, code, sizeof code, &phys);
@@ -122,6 +131,7 @@ void vcpu_report_exit(struct vcpu *v, const char *what)
                    (unsigned long long)sregs.cr3, (unsigned long long)sregs.cr4,
                    (unsigned long long)sregs.efer);
     }
+done:
 #undef APPEND
     if (run->exit_reason == KVM_EXIT_SHUTDOWN)
         log_warn("%s", line);

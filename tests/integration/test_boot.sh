@@ -54,7 +54,7 @@ expect "${NAMES[6]}" 85 "$PASS"
 kv run --kernel "$G/boot-linux.bzImage" --debug-exit --cmdline "kvmbox-test exit=reset"
 expect "${NAMES[7]}" 0 "$PASS"
 kv run --kernel "$G/boot-pvh.elf" --cmdline "kvmbox-test exit=triple"
-expect "${NAMES[8]}" 0 "$PASS" "triple fault.*rip 0x[0-9a-f]+.*code at"
+expect "${NAMES[8]}" 0 "$PASS" "triple fault.*rip 0x[0-9a-f]+.*(code at|already reset by KVM)"
 kv run --kernel "$G/boot-multiboot.elf" --cmdline "kvmbox-test"
 expect "${NAMES[9]}" 0 "$PASS"
 
@@ -63,9 +63,10 @@ kv run --kernel "$G/boot-linux.bzImage" --cpu-filter cx16 --debug-exit \
 expect "${NAMES[10]}" 33 "feature hidden by --cpu-filter"
 
 # int3 with no IDT: an emulation failure under PVM, a triple fault on
-# hardware KVM. Either way kvmbox must say where, with the bytes, and stop.
+# hardware KVM. Either way kvmbox must say where, with the bytes, and stop;
+# on AMD, KVM has reset the CPU by then and kvmbox must say that instead.
 kv run --kernel "$G/boot-pvh.elf" --cmdline "int3"
-if [ "$rc" -le 1 ] && grep -Eq "vcpu 0: .*rip 0x[0-9a-f]+ .*code at 0x[0-9a-f]+: cc" "$TMP/err"; then
+if [ "$rc" -le 1 ] && grep -Eq "vcpu 0: .*rip 0x[0-9a-f]+ .*(code at 0x[0-9a-f]+: cc|already reset by KVM)" "$TMP/err"; then
     ok "${NAMES[11]}"
 else
     echo "#   status $rc"; not_ok "${NAMES[11]}" "$TMP/err"

@@ -1,0 +1,19 @@
+#!/bin/sh
+# /init of the nested Linux guest that kvmbox boots inside the lab: loads
+# the virtio drivers, prints one marker line (uptime, CPUs, virtio devices),
+# the kernel's warnings, and leaves through the reset line (reboot=k).
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover \
+         net_failover virtio_net virtio_blk virtio_console virtio-rng; do
+    insmod /lib/modules/$m.ko 2>/dev/null
+done
+echo "KVMBOX-GUEST-READY uptime=$(cut -d' ' -f1 /proc/uptime)" \
+     "cpus=$(grep -c ^processor /proc/cpuinfo)" \
+     "virtio=$(ls /sys/bus/virtio/devices 2>/dev/null | wc -l)"
+# What a test checks for: warnings that a VMM can cause.
+dmesg | grep -iE 'warn|unchecked msr|unknown msr|firmware bug|bad e820|rtc.*fail|keylock' |
+    sed 's/^/KVMBOX-GUEST-LOG /'
+echo "KVMBOX-GUEST-DONE"
+reboot -f
