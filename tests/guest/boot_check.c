@@ -6,6 +6,7 @@
  * finally leaves through the debug-exit port with exit_code= (or reset).
  * Without "kvmbox-test" on the command line it just reports what it sees:
  * that is `make run-demo`. */
+#include "checks.h"
 #include "guest.h"
 
 #include "arch/x86/bootparam.h"
@@ -26,7 +27,7 @@ static unsigned nmods;
 static const char *cmdline = "";
 static unsigned passed, failed;
 
-static void check(bool ok, const char *what)
+void check(bool ok, const char *what)
 {
     if (ok) {
         passed++;
@@ -253,6 +254,8 @@ void guest_main(void)
     check_memory();
     check_modules();
 
+    if (cmdline_has(cmdline, "irq"))
+        irq_checks();
     if (cmdline_has(cmdline, "echo"))
         echo_input();
     if (cmdline_has(cmdline, "int3")) {

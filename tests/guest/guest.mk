@@ -8,7 +8,8 @@ GUEST_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -fno-pic -fn
     -fcf-protection=none -fno-tree-loop-distribute-patterns -Itests/guest/runtime -Isrc
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-n \
     -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -Wl,-T,tests/guest/runtime/guest.ld
-GUEST_COMMON := $(GUEST_BUILD)/lib.o $(GUEST_BUILD)/boot_check.o
+GUEST_COMMON := $(GUEST_BUILD)/lib.o $(GUEST_BUILD)/boot_check.o $(GUEST_BUILD)/irq_check.o \
+    $(GUEST_BUILD)/interrupts.o $(GUEST_BUILD)/isr.o
 
 GUESTS := $(GUEST_BUILD)/boot-linux.bzImage $(GUEST_BUILD)/boot-pvh.elf \
           $(GUEST_BUILD)/boot-multiboot.elf $(GUEST_BUILD)/boot-multiboot-aout.bin
@@ -17,7 +18,7 @@ guests: $(GUESTS) $(GUEST_BUILD)/hello.elf
 $(GUEST_BUILD)/%.o: tests/guest/runtime/%.c tests/guest/runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
-$(GUEST_BUILD)/%.o: tests/guest/%.c tests/guest/runtime/*.h src/arch/x86/bootparam.h
+$(GUEST_BUILD)/%.o: tests/guest/%.c tests/guest/*.h tests/guest/runtime/*.h src/arch/x86/bootparam.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 $(GUEST_BUILD)/%.o: tests/guest/runtime/%.S tests/guest/runtime/boot_state.h

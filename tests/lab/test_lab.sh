@@ -51,6 +51,27 @@ t "--cpu-filter hides cx16, xsave and avx" 33 "\$PASS" run --kernel guest/boot-l
 t "int3 with no IDT: a triple fault, reported" 0 "rip 0x[0-9a-f]+ .*(code at 0x[0-9a-f]+: cc|already reset by KVM)" \
   run --kernel guest/boot-pvh.elf --cmdline "int3"
 
+# Interrupt-driven checks (exceptions, PIT, UART TX/RX) in both entry paths;
+# the UART input is typed once the guest says it is ready.
+for kernel in boot-linux.bzImage boot-pvh.elf; do
+    name="interrupts: exceptions, PIT ticks, UART TX and RX (\$kernel)"
+    rm -f /tmp/in; mkfifo /tmp/in
+    timeout 120 ./kvmbox run --kernel guest/\$kernel --debug-exit --cmdline "kvmbox-test irq" \
+        < /tmp/in > /tmp/out 2> /tmp/err &
+    pid=\$!
+    exec 3> /tmp/in
+    for i in \$(seq 600); do grep -q 'irq-rx: ready' /tmp/out && break; sleep 0.1; done
+    printf 'typed in the lab.' >&3
+    exec 3>&-
+    wait \$pid; rc=\$?
+    grep -E '^irq|not ok' /tmp/out | sed 's/^/# /'
+    if [ \$rc -eq 33 ] && grep -Eq "\$PASS" /tmp/out && grep -q "yped in the lab'" /tmp/out; then
+        echo "ok - lab: \$name"
+    else
+        echo "not ok - lab: \$name"; echo "#   status \$rc"; tail -n 10 /tmp/out /tmp/err | sed 's/^/#   /'
+    fi
+done
+
 # The stock Debian kernel, 64-bit boot protocol. The one warning allowed is
 # the lab's own: under QEMU's software SVM the nested guest's XSETBV never
 # reaches the lab's KVM, so CPUID 0xD.0 EBX stays at its XCR0=FP value and
