@@ -4,11 +4,12 @@
 # which offers AMD SVM with nested paging) and loads kvm-amd; kvmbox and its
 # guests run inside it. Any test can say "run this in the lab":
 #
-#   lab.sh run [-t SECONDS] [-f FILE]... COMMAND-LINE
+#   lab.sh run [-t SECONDS] [-q] [-f FILE]... COMMAND-LINE
 #       Runs COMMAND-LINE (sh syntax) in the lab's /lab directory, with
 #       kvmbox as /lab/kvmbox, the test guests in /lab/guest, the nested
 #       Linux as /lab/vmlinuz + /lab/guest-initrd.gz, and each FILE copied
-#       into /lab. Prints its output; exits with its status, 124 if the time
+#       into /lab. -q also brings QEMU (as /usr/bin/qemu-system-x86_64, with
+#       its firmware) for side-by-side measurements. Prints its output; exits with its status, 124 if the time
 #       limit (default 600 s) passed, 125 if the lab itself did not come up.
 #   lab.sh build
 #       (Re)builds the lab's base initramfs; `run` does this when needed.
@@ -65,10 +66,11 @@ stale() {
 }
 
 run() {
-    local limit=600 files=() OPTIND opt
-    while getopts "t:f:" opt; do
+    local limit=600 files=() qemu_too=0 OPTIND opt
+    while getopts "t:f:q" opt; do
         case $opt in
         t) limit=$OPTARG ;;
+        q) qemu_too=1 ;;
         f) files+=("$OPTARG") ;;
         *) die "usage: lab.sh run [-t SECONDS] [-f FILE]... COMMAND-LINE" ;;
         esac
@@ -84,6 +86,14 @@ run() {
     mkdir -p "$w/r/lab"
     printf '%s\n' "$*" > "$w/r/lab/cmd.sh"
     for f in "${files[@]}"; do cp "$f" "$w/r/lab/"; done
+    if [ $qemu_too = 1 ]; then
+        r=$w/r
+        add_binary "$(command -v "$QEMU")" /usr/bin/qemu-system-x86_64
+        mkdir -p "$r/usr/share/qemu"
+        for fw in qboot.rom bios-microvm.bin linuxboot_dma.bin pvh.bin; do
+            cp -L "/usr/share/qemu/$fw" "$r/usr/share/qemu/" 2>/dev/null || true
+        done
+    fi
     # Linux unpacks concatenated cpio archives in order: the base, then
     # this run's command and files.
     { cat "$base"; mkcpio "$w/r"; } > "$w/initrd"
