@@ -23,7 +23,11 @@ M0=$(mod_arg 0 "$TMP/rd0") M1=$(mod_arg 1 "$TMP/rd1") M1AS0=$(mod_arg 0 "$TMP/rd
 cat > "$TMP/in-lab.sh" <<IN
 t() {
     name=\$1 want=\$2 pat=\$3; shift 3
-    timeout 300 ./kvmbox "\$@" > /tmp/out 2> /tmp/err < /dev/null; rc=\$?
+    echo "# \$(cut -d' ' -f1 /proc/uptime) start: \$name"
+    # 60 s is ten times what any of these takes here; a hang shows up as
+    # status 143 (kvmbox answered SIGTERM) or 124 (it did not), with output.
+    timeout 60 ./kvmbox "\$@" > /tmp/out 2> /tmp/err < /dev/null; rc=\$?
+    echo "# \$(cut -d' ' -f1 /proc/uptime) done: \$name (status \$rc)"
     if [ \$rc -eq \$want ] && grep -Eq "\$pat" /tmp/out /tmp/err; then
         echo "ok - lab: \$name"
     else
@@ -79,7 +83,7 @@ done
 # same line in the lab (see docs/lab.md).
 for mem in 256M 512M; do
     name="stock Debian kernel boots to init with --memory \$mem"
-    timeout 300 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory \$mem \
+    timeout 180 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory \$mem \
         > /tmp/out 2> /tmp/err < /dev/null; rc=\$?
     grep KVMBOX-GUEST-READY /tmp/out | sed 's/^/# /'
     warnings=\$(grep '^KVMBOX-GUEST-LOG' /tmp/out | grep -v -e 'XSAVE consistency problem' \
@@ -93,7 +97,7 @@ for mem in 256M 512M; do
 done
 IN
 
-"$here/lab.sh" run -t 900 -f "$TMP/rd0" -f "$TMP/rd1" -f "$TMP/in-lab.sh" "sh in-lab.sh" \
+"$here/lab.sh" run -t "${LAB_TIMEOUT:-900}" -f "$TMP/rd0" -f "$TMP/rd1" -f "$TMP/in-lab.sh" "sh in-lab.sh" \
     > "$TMP/lab.out" 2> "$TMP/lab.err"
 rc=$?
 cat "$TMP/lab.out"
