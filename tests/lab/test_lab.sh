@@ -52,8 +52,6 @@ t "triple fault is a reset, reported" 0 "triple fault.*(code at|already reset by
   --cmdline "kvmbox-test exit=triple"
 t "--cpu-filter hides cx16, xsave and avx" 33 "\$PASS" run --kernel guest/boot-linux.bzImage \
   --cpu-filter cx16,xsave --debug-exit --cmdline "kvmbox-test cpuid_hidden=cx16,xsave,avx"
-t "int3 with no IDT: a triple fault, reported" 0 "rip 0x[0-9a-f]+ .*(code at 0x[0-9a-f]+: cc|already reset by KVM)" \
-  run --kernel guest/boot-pvh.elf --cmdline "int3"
 
 # Interrupt-driven checks (exceptions, PIT, UART TX/RX) in both entry paths;
 # the UART input is typed once the guest says it is ready.
