@@ -92,7 +92,7 @@ for mem in 256M 512M; do
 done
 IN
 
-"$here/lab.sh" run -t "${LAB_TIMEOUT:-900}" -f "$TMP/rd0" -f "$TMP/rd1" -f "$TMP/in-lab.sh" "sh in-lab.sh" \
+"$here/lab.sh" run -t "${LAB_TIMEOUT:-300}" -f "$TMP/rd0" -f "$TMP/rd1" -f "$TMP/in-lab.sh" "sh in-lab.sh" \
     > "$TMP/lab.out" 2> "$TMP/lab.err"
 rc=$?
 cat "$TMP/lab.out"
