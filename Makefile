@@ -65,8 +65,9 @@ check: all $(UNIT_BINS) guests
 check-unit: $(UNIT_BINS)
 	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=unit tests/run-all.sh $(UNIT_BINS)
 
+# The full lab run, SMP boots of the stock kernel included.
 check-lab: all guests
-	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=lab tests/run-all.sh
+	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) LAB_FULL=1 ONLY=lab tests/run-all.sh
 
 # Debian's cloud kernel and busybox, and the nested guest's initramfs.
 guest-linux:

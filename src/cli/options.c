@@ -97,10 +97,6 @@ static int parse_cpus(const char *arg, unsigned *out, char *err, size_t errlen)
         snprintf(err, errlen, "--cpus '%s' must be a number from 1 to %d", arg, MAX_CPUS);
         return -1;
     }
-    if (n > 1) {
-        snprintf(err, errlen, "--cpus %ld: more than one vCPU is not supported yet", n);
-        return -1;
-    }
     *out = (unsigned)n;
     return 0;
 }

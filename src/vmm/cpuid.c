@@ -181,14 +181,56 @@ void cpuid_apply(struct kvm_cpuid2 *c, const struct cpu_filter *f)
     }
 }
 
-void cpuid_set_apic_id(struct kvm_cpuid2 *c, uint32_t apic_id)
+/* Bits needed to number n things: the x2APIC ID shift of a level. */
+static uint32_t id_bits(unsigned n)
 {
+    uint32_t b = 0;
+    while ((1u << b) < n)
+        b++;
+    return b;
+}
+
+#define CPUID1_EDX_HTT (1u << 28)
+#define TOPO_LEVEL_SMT 1
+#define TOPO_LEVEL_CORE 2
+
+void cpuid_set_topology(struct kvm_cpuid2 *c, uint32_t apic_id, unsigned ncpus)
+{
+    uint32_t core_bits = id_bits(ncpus);
     for (uint32_t i = 0; i < c->nent; i++) {
         struct kvm_cpuid_entry2 *e = &c->entries[i];
-        if (e->function == 1)
-            e->ebx = (e->ebx & 0x00ffffffu) | (apic_id << 24);
-        else if (e->function == 0xb || e->function == 0x1f)
+        switch (e->function) {
+        case 1:
+            e->ebx = (e->ebx & 0x0000ffffu) | (apic_id << 24) | ((ncpus & 0xff) << 16);
+            e->edx = ncpus > 1 ? e->edx | CPUID1_EDX_HTT : e->edx & ~CPUID1_EDX_HTT;
+            break;
+        case 4:   /* Intel: cores per package - 1 in EAX[31:26] */
+            if (e->eax & 0x1f)
+                e->eax = (e->eax & 0x03ffffffu) | (((ncpus - 1) & 0x3f) << 26);
+            break;
+        case 0xb:
+        case 0x1f:
+            /* Level 0: one thread per core; level 1: ncpus cores. */
+            if (e->index == 0) {
+                e->eax = 0;
+                e->ebx = 1;
+                e->ecx = (TOPO_LEVEL_SMT << 8) | 0;
+            } else if (e->index == 1) {
+                e->eax = core_bits;
+                e->ebx = ncpus;
+                e->ecx = (TOPO_LEVEL_CORE << 8) | 1;
+            } else {
+                e->eax = e->ebx = 0;
+                e->ecx = e->index;
+            }
             e->edx = apic_id;
+            break;
+        case 0x80000008:  /* AMD: NC = cores - 1, ApicIdCoreIdSize */
+            e->ecx = (e->ecx & ~0xf0ffu) | ((ncpus - 1) & 0xff) | (core_bits << 12);
+            break;
+        default:
+            break;
+        }
     }
 }
 

@@ -24,8 +24,9 @@ const char *cpu_feature_name(unsigned i);
 /* Applies the filter (and the features that depend on hidden ones) to a
  * CPUID table in place, and sets the hypervisor bit and the KVM signature. */
 void cpuid_apply(struct kvm_cpuid2 *c, const struct cpu_filter *f);
-/* Patches the per-vCPU fields (initial APIC ID) of a copy of the table. */
-void cpuid_set_apic_id(struct kvm_cpuid2 *c, uint32_t apic_id);
+/* Patches the per-vCPU fields of a copy of the table: the initial APIC ID
+ * and a topology of `ncpus` single-threaded cores in one package. */
+void cpuid_set_topology(struct kvm_cpuid2 *c, uint32_t apic_id, unsigned ncpus);
 
 /* KVM_GET_SUPPORTED_CPUID, then cpuid_apply. Returns NULL with err set. */
 struct kvm_cpuid2 *cpuid_build(int kvm_fd, const struct cpu_filter *f, char *err, size_t errlen);

@@ -21,7 +21,10 @@ struct vcpu {
 };
 
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *v);
-/* Puts the vCPU in the state the boot protocol enters the kernel with. */
+/* CPUID, MSRs, FPU and LAPIC wiring: what every vCPU needs. The others
+ * then wait for the guest's INIT-SIPI-SIPI in KVM. */
+int vcpu_setup(struct vcpu *v);
+/* Puts the boot vCPU in the state the boot protocol enters the kernel with. */
 int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry);
 int vcpu_start(struct vcpu *v);
 /* Makes a running KVM_RUN return so the thread notices the VM stopping. */

@@ -85,7 +85,7 @@ static int setup_lapic(struct vcpu *v)
     return ioctl(v->fd, KVM_SET_LAPIC, &s);
 }
 
-int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry)
+int vcpu_setup(struct vcpu *v)
 {
     struct vm *vm = v->vm;
     size_t csz = sizeof *vm->cpuid + vm->cpuid->nent * sizeof vm->cpuid->entries[0];
@@ -93,7 +93,7 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry)
     if (!c)
         return -1;
     memcpy(c, vm->cpuid, csz);
-    cpuid_set_apic_id(c, v->id);
+    cpuid_set_topology(c, v->id, vm->nvcpus);
     int r = ioctl(v->fd, KVM_SET_CPUID2, c);
     free(c);
     if (r < 0) {
@@ -107,7 +107,12 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry)
         log_debug("vcpu %u: KVM_SET_FPU: %s", v->id, strerror(errno));
     if (setup_lapic(v) < 0)
         log_debug("vcpu %u: LAPIC LINT setup: %s", v->id, strerror(errno));
+    return 0;
+}
 
+int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry)
+{
+    struct vm *vm = v->vm;
     struct kvm_sregs sregs;
     if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0 ||
         cpu_mode_setup(&vm->mem, entry->mode, &sregs) < 0 ||

@@ -1,6 +1,9 @@
 #include "vmm/vm.h"
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
+#include "arch/x86/mptable.h"
+#include "devices/acpi_pm.h"
 #include "arch/x86/layout.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
@@ -183,6 +186,9 @@ static int setup_devices(struct vm *vm)
                     vm->mem.nregions > 1 ? vm->mem.regions[1].size : 0, &d) ||
         add_device(vm, &d) < 0)
         goto fail;
+    if (acpi_pm_create(&vm->host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d) < 0 ||
+        add_device(vm, &d) < 0)
+        goto fail;
     if (vm->cfg->debug_exit && (debug_exit_create(&vm->host, &d) < 0 || add_device(vm, &d) < 0))
         goto fail;
     /* POST code port: written by firmware and some kernels as an I/O delay. */
@@ -247,12 +253,27 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     if (open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 ||
         create_irqchip(vm) < 0)
         goto out;
+    int max_vcpus = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (max_vcpus <= 0)
+        max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+    if (max_vcpus > 0 && cfg->cpus > (unsigned)max_vcpus) {
+        log_error("--cpus %u: this host's KVM allows at most %d vCPUs per VM", cfg->cpus,
+                  max_vcpus);
+        goto out;
+    }
 
+    /* Platform tables first: the loaders hand the RSDP to the kernel. */
+    uint64_t rsdp = acpi_build(&vm->mem, cfg->cpus);
+    if (!rsdp || mptable_build(&vm->mem, cfg->cpus) < 0) {
+        log_error("memory too small for the ACPI and MP tables");
+        goto out;
+    }
     struct boot_input in = {
         .kernel = &kernel,
         .initrds = initrds,
         .ninitrds = cfg->ninitrds,
         .cmdline = cfg->cmdline ? cfg->cmdline : kernel_default_cmdline(fmt),
+        .acpi_rsdp = rsdp,
     };
     struct boot_entry entry;
     char err[512];
@@ -276,6 +297,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
             goto out;
         vm->nvcpus++;
     }
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vcpu_setup(&vm->vcpus[i]) < 0)
+            goto out;
     if (setup_devices(vm) < 0 || vcpu_setup_boot(&vm->vcpus[0], &entry) < 0)
         goto out;
     ret = 0;

@@ -40,7 +40,6 @@ bad "memory too small"            "too small"                  run --kernel "$K"
 bad "memory too large"            "too large"                  run --kernel "$K" --memory 4T
 bad "cpus zero"                   "from 1 to 255"              run --kernel "$K" --cpus 0
 bad "cpus above 255"              "from 1 to 255"              run --kernel "$K" --cpus 256
-bad "cpus above 1 not yet"        "not supported yet"          run --kernel "$K" --cpus 2
 bad "unknown cpu feature"         "unknown CPU feature 'warp'" run --kernel "$K" --cpu-filter avx,warp
 bad "two initrds for Linux" "one --initrd" run --kernel "$G/boot-linux.bzImage" --initrd "$K,$K"
 KVMBOX_KVM_DEVICE=/nonexistent/kvm bad "no KVM device" "does not exist" run --kernel "$K"

@@ -6,6 +6,8 @@ here=$(dirname "$(realpath "$0")")
 . "$here/../integration/lib.sh"
 LAB_DIR=${LAB_DIR:-build/lab}
 export LAB_DIR
+LAB_LINUX_RUNS="256M:1"
+[ "${LAB_FULL:-0}" = 1 ] && LAB_LINUX_RUNS="256M:1 512M:1 512M:2 512M:4"
 
 NAMES=("lab: the lab comes up with a hardware-semantics /dev/kvm")
 if ! command -v qemu-system-x86_64 >/dev/null; then
@@ -76,14 +78,21 @@ done
 # reaches the lab's KVM, so CPUID 0xD.0 EBX stays at its XCR0=FP value and
 # Linux reports "XSAVE consistency problem"; QEMU -enable-kvm shows the
 # same line in the lab (see docs/lab.md).
-for mem in 256M 512M; do
-    name="stock Debian kernel boots to init with --memory \$mem"
+# It powers off through ACPI (kvmbox exits 0) and must have found every CPU.
+# The SMP boots are in the full run only (LAB_FULL=1, make check-lab): with
+# more vCPUs than the lab's two emulated CPUs the lab's own KVM has been
+# seen to lock up (docs/lab.md).
+for run in $LAB_LINUX_RUNS; do
+    mem=\${run%:*} cpus=\${run#*:}
+    name="stock Debian kernel boots to init with --memory \$mem --cpus \$cpus, powers off"
     timeout 180 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory \$mem \
-        > /tmp/out 2> /tmp/err < /dev/null; rc=\$?
+        --cpus \$cpus > /tmp/out 2> /tmp/err < /dev/null; rc=\$?
     grep KVMBOX-GUEST-READY /tmp/out | sed 's/^/# /'
     warnings=\$(grep '^KVMBOX-GUEST-LOG' /tmp/out | grep -v -e 'XSAVE consistency problem' \
                 -e 'fpu/xstate.c')
-    if [ \$rc -eq 0 ] && grep -q KVMBOX-GUEST-DONE /tmp/out && [ -z "\$warnings" ]; then
+    if [ \$rc -eq 0 ] && grep -q "KVMBOX-GUEST-READY.* cpus=\$cpus " /tmp/out &&
+       grep -q KVMBOX-GUEST-DONE /tmp/out && grep -q 'reboot: Power down' /tmp/out &&
+       [ -z "\$warnings" ]; then
         echo "ok - lab: \$name"
     else
         echo "not ok - lab: \$name"; echo "#   status \$rc"; echo "\$warnings" | sed 's/^/#   /'
@@ -92,9 +101,21 @@ for mem in 256M 512M; do
 done
 IN
 
-"$here/lab.sh" run -t "${LAB_TIMEOUT:-300}" -f "$TMP/rd0" -f "$TMP/rd1" -f "$TMP/in-lab.sh" "sh in-lab.sh" \
-    > "$TMP/lab.out" 2> "$TMP/lab.err"
+run_lab() {
+    "$here/lab.sh" run -t "${LAB_TIMEOUT:-300}" -f "$TMP/rd0" -f "$TMP/rd1" \
+        -f "$TMP/in-lab.sh" "sh in-lab.sh" > "$TMP/lab.out" 2> "$TMP/lab.err"
+}
+run_lab
 rc=$?
+# The lab itself (QEMU's software SVM under the lab's KVM) has been seen to
+# wedge now and then; one retry tells a wedge from a kvmbox failure, which
+# would repeat. The first attempt's output stays in the log.
+if [ $rc -eq 124 ] || [ $rc -eq 125 ]; then
+    sed 's/^/# first attempt: /' "$TMP/lab.out" "$TMP/lab.err" | grep -v '^# first attempt: ok' | tail -15
+    echo "# the lab did not finish (status $rc); retrying once"
+    run_lab
+    rc=$?
+fi
 cat "$TMP/lab.out"
 if [ $rc -eq 125 ] || [ $rc -eq 124 ]; then
     not_ok "${NAMES[0]}" "$TMP/lab.err"

@@ -134,7 +134,7 @@ static void bzimage_boot_params(void **state)
     static uint8_t rd_data[10000];
     memset(rd_data, 0x77, sizeof rd_data);
     struct mapped_file rd = { "rd", rd_data, sizeof rd_data };
-    struct boot_input in = { &k, &rd, 1, "console=ttyS0 hello" };
+    struct boot_input in = { &k, &rd, 1, "console=ttyS0 hello", 0xe0000 };
     struct boot_entry e;
     char err[256];
     assert_int_equal(boot_load(&f.mem, KERNEL_BZIMAGE, &in, &e, err, sizeof err), 0);
@@ -144,6 +144,7 @@ static void bzimage_boot_params(void **state)
     const struct boot_params *bp = guest_mem_ptr(&f.mem, LAYOUT_BOOT_INFO, sizeof *bp);
     assert_int_equal(bp->hdr.header, SETUP_HDRS_MAGIC);
     assert_int_equal(bp->hdr.type_of_loader, 0xff);
+    assert_int_equal(bp->acpi_rsdp_addr, 0xe0000);
     assert_true(bp->hdr.loadflags & LOADFLAG_LOADED_HIGH);
     assert_int_equal(bp->hdr.cmd_line_ptr, LAYOUT_CMDLINE);
     assert_string_equal(guest_mem_ptr(&f.mem, LAYOUT_CMDLINE, 1), "console=ttyS0 hello");
@@ -169,7 +170,7 @@ static void bzimage_refusals(void **state)
     char err[256];
     struct boot_entry e;
     struct mapped_file k;
-    struct boot_input in = { &k, NULL, 0, "" };
+    struct boot_input in = { &k, NULL, 0, "", 0 };
 
     k = file_of(make_bzimage(0x0205, XLF_KERNEL_64, 0, 2047));
     assert_int_equal(bzimage_load(&f.mem, &in, &e, err, sizeof err), -1);
@@ -216,7 +217,7 @@ static void pvh_start_info(void **state)
     memset(m0, 1, sizeof m0);
     memset(m1, 2, sizeof m1);
     struct mapped_file mods[2] = { { "m0", m0, sizeof m0 }, { "m1", m1, sizeof m1 } };
-    struct boot_input in = { &k, mods, 2, "pvh cmdline" };
+    struct boot_input in = { &k, mods, 2, "pvh cmdline", 0xe0000 };
     struct boot_entry e;
     char err[256];
     assert_int_equal(boot_load(&f.mem, KERNEL_PVH, &in, &e, err, sizeof err), 0);
@@ -226,6 +227,7 @@ static void pvh_start_info(void **state)
     const struct hvm_start_info *si = guest_mem_ptr(&f.mem, LAYOUT_BOOT_INFO, sizeof *si);
     assert_int_equal(si->magic, HVM_START_MAGIC);
     assert_int_equal(si->version, 1);
+    assert_int_equal(si->rsdp_paddr, 0xe0000);
     assert_string_equal(guest_mem_ptr(&f.mem, si->cmdline_paddr, 1), "pvh cmdline");
     assert_int_equal(si->memmap_entries, 4);
     const struct hvm_memmap_table_entry *mm =
@@ -255,7 +257,7 @@ static void elf_refusals(void **state)
     char err[256];
     struct boot_entry e;
     struct mapped_file k;
-    struct boot_input in = { &k, NULL, 0, "" };
+    struct boot_input in = { &k, NULL, 0, "", 0 };
 
     k = file_of(make_pvh(MB, 0x100, 0x2000, 0xfff0));       /* data past the file end */
     assert_int_equal(pvh_load(&f.mem, &in, &e, err, sizeof err), -1);
@@ -288,7 +290,7 @@ static void multiboot_info(void **state)
     uint8_t m0[10];
     memset(m0, 9, sizeof m0);
     struct mapped_file mods[1] = { { "mod-zero", m0, sizeof m0 } };
-    struct boot_input in = { &k, mods, 1, "a=1" };
+    struct boot_input in = { &k, mods, 1, "a=1", 0 };
     struct boot_entry e;
     char err[256];
     assert_int_equal(boot_load(&f.mem, KERNEL_MULTIBOOT, &in, &e, err, sizeof err), 0);
@@ -324,7 +326,7 @@ static void multiboot_refusals(void **state)
     char err[256];
     struct boot_entry e;
     struct mapped_file k;
-    struct boot_input in = { &k, NULL, 0, "" };
+    struct boot_input in = { &k, NULL, 0, "", 0 };
     k = file_of(make_multiboot_aout(0, 0x180000, 0));       /* load_end past the file */
     assert_int_equal(multiboot_load(&f.mem, &in, &e, err, sizeof err), -1);
     k = file_of(make_multiboot_aout(0, 0x100800, 0x100400)); /* bss_end before load_end */

@@ -28,6 +28,7 @@ struct boot_input {
     const struct mapped_file *initrds;  /* module 0, 1, ... */
     unsigned ninitrds;
     const char *cmdline;                /* never NULL */
+    uint64_t acpi_rsdp;                 /* 0: no ACPI tables */
 };
 
 /* What the loader decided; the boot vCPU's registers come from this. */

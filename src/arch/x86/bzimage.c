@@ -60,6 +60,7 @@ int bzimage_load(struct guest_mem *gm, const struct boot_input *in, struct boot_
         hdr_len = sizeof bp->hdr;
     memcpy(&bp->hdr, img + SETUP_HEADER_OFFSET, hdr_len);
 
+    bp->acpi_rsdp_addr = in->acpi_rsdp;  /* also found by the BIOS-area scan */
     bp->hdr.type_of_loader = 0xff;
     bp->hdr.loadflags |= LOADFLAG_LOADED_HIGH;
     bp->hdr.vid_mode = 0xffff;  /* "normal" */

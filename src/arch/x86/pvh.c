@@ -72,6 +72,7 @@ int pvh_load(struct guest_mem *gm, const struct boot_input *in, struct boot_entr
         .nr_modules = in->ninitrds,
         .modlist_paddr = in->ninitrds ? modlist_at : 0,
         .cmdline_paddr = LAYOUT_CMDLINE,
+        .rsdp_paddr = in->acpi_rsdp,
         .memmap_paddr = memmap_at,
         .memmap_entries = n,
     };

@@ -1,0 +1,165 @@
+/* The platform description without /dev/kvm: ACPI tables and the MP table
+ * (checksums, lengths, one processor entry per vCPU, the \_S5 object) and
+ * the ACPI PM registers that power off and reset. */
+#include "fake_host.h"
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/mptable.h"
+#include "devices/acpi_pm.h"
+
+#define MB (1ULL << 20)
+
+static const struct acpi_header *table(struct fake_host *f, uint64_t addr)
+{
+    const struct acpi_header *h = guest_mem_ptr(&f->mem, addr, sizeof *h);
+    assert_non_null(h);
+    assert_non_null(guest_mem_ptr(&f->mem, addr, h->length));
+    assert_int_equal(acpi_checksum(h, h->length), 0);
+    return h;
+}
+
+static void acpi_tables(void **state)
+{
+    (void)state;
+    static const unsigned counts[] = { 1, 2, 8, 64, 255 };
+    for (unsigned c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        unsigned ncpus = counts[c];
+        struct fake_host f;
+        fake_host_init(&f, 16 * MB);
+        uint64_t rsdp_at = acpi_build(&f.mem, ncpus);
+        assert_int_equal(rsdp_at, ACPI_RSDP_ADDR);
+        const uint8_t *rsdp = guest_mem_ptr(&f.mem, rsdp_at, 36);
+        assert_memory_equal(rsdp, "RSD PTR ", 8);
+        assert_int_equal(acpi_checksum(rsdp, 20), 0);
+        assert_int_equal(acpi_checksum(rsdp, 36), 0);
+        uint64_t xsdt_at;
+        memcpy(&xsdt_at, rsdp + 24, 8);
+        const struct acpi_header *xsdt = table(&f, xsdt_at);
+        assert_memory_equal(xsdt->signature, "XSDT", 4);
+        unsigned n = (xsdt->length - sizeof *xsdt) / 8;
+        assert_int_equal(n, 2);
+        bool saw_madt = false, saw_fadt = false;
+        for (unsigned i = 0; i < n; i++) {
+            uint64_t at;
+            memcpy(&at, (const uint8_t *)(xsdt + 1) + 8 * i, 8);
+            const struct acpi_header *t = table(&f, at);
+            if (!memcmp(t->signature, "APIC", 4)) {
+                saw_madt = true;
+                unsigned lapics = 0;
+                const uint8_t *p = (const uint8_t *)(t + 1) + 8, *end = (const uint8_t *)t + t->length;
+                while (p < end) {
+                    if (p[0] == 0) {
+                        assert_int_equal(p[3], lapics);   /* APIC IDs 0..n-1 */
+                        lapics++;
+                    }
+                    assert_true(p[1] >= 2);
+                    p += p[1];
+                }
+                assert_ptr_equal(p, end);
+                assert_int_equal(lapics, ncpus);
+            } else if (!memcmp(t->signature, "FACP", 4)) {
+                saw_fadt = true;
+                uint32_t dsdt_at;
+                memcpy(&dsdt_at, (const uint8_t *)t + 40, 4);
+                const struct acpi_header *dsdt = table(&f, dsdt_at);
+                assert_memory_equal(dsdt->signature, "DSDT", 4);
+                const uint8_t *aml = (const uint8_t *)(dsdt + 1);
+                assert_memory_equal(aml, "\x08_S5_\x12", 6);
+                uint32_t pm1a_cnt;
+                memcpy(&pm1a_cnt, (const uint8_t *)t + 64, 4);
+                assert_int_equal(pm1a_cnt, ACPI_PM1A_CNT);
+            }
+        }
+        assert_true(saw_madt && saw_fadt);
+        fake_host_destroy(&f);
+    }
+}
+
+static void mp_table(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 16 * MB);
+    assert_int_equal(mptable_build(&f.mem, 8), 0);
+    const uint8_t *mpf = guest_mem_ptr(&f.mem, MPTABLE_ADDR, 16);
+    assert_memory_equal(mpf, "_MP_", 4);
+    assert_int_equal(acpi_checksum(mpf, 16), 0);
+    uint32_t cfg;
+    memcpy(&cfg, mpf + 4, 4);
+    const uint8_t *h = guest_mem_ptr(&f.mem, cfg, 44);
+    assert_memory_equal(h, "PCMP", 4);
+    uint16_t len, count;
+    memcpy(&len, h + 4, 2);
+    memcpy(&count, h + 34, 2);
+    assert_non_null(guest_mem_ptr(&f.mem, cfg, len));
+    assert_int_equal(acpi_checksum(h, len), 0);
+    unsigned cpus = 0, bsp = 0;
+    const uint8_t *p = h + 44;
+    for (unsigned i = 0; i < count; i++) {
+        if (p[0] == 0) {
+            cpus++;
+            bsp += (p[3] & 2) != 0;
+            p += 20;
+        } else {
+            p += 8;
+        }
+    }
+    assert_ptr_equal(p, h + len);
+    assert_int_equal(cpus, 8);
+    assert_int_equal(bsp, 1);
+    fake_host_destroy(&f);
+}
+
+static void tables_need_memory(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, 512 * 1024);   /* no RAM at 0xe0000 */
+    assert_int_equal(acpi_build(&f.mem, 1), 0);
+    assert_int_equal(mptable_build(&f.mem, 1), -1);
+    fake_host_destroy(&f);
+}
+
+static void pm_write16(struct fake_host *f, uint16_t port, uint16_t v)
+{
+    uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+    bus_access(&f->pio, port, b, 2, true);
+}
+
+static void pm_power_off_and_reset(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, MB);
+    struct device d;
+    assert_int_equal(acpi_pm_create(&f.host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d), 0);
+    uint8_t b[2];
+    bus_access(&f.pio, ACPI_PM1A_CNT, b, 2, false);
+    assert_int_equal(b[0] & 1, 1);                      /* SCI_EN: ACPI mode */
+    pm_write16(&f, ACPI_PM1A_CNT, (3 << 10) | 0x2000);  /* S3: not offered */
+    assert_int_equal(f.stops, 0);
+    pm_write16(&f, ACPI_PM1A_CNT, ACPI_S5_SLP_TYP << 10); /* no SLP_EN yet */
+    assert_int_equal(f.stops, 0);
+    pm_write16(&f, ACPI_PM1A_CNT, (ACPI_S5_SLP_TYP << 10) | 0x2000);
+    assert_int_equal(f.stops, 1);
+    assert_int_equal(f.stop, VM_STOP_POWEROFF);
+    assert_int_equal(f.stop_status, 0);
+    f.stops = 0;
+    pio_out(&f, ACPI_RESET_PORT, 0x02);
+    assert_int_equal(f.stops, 0);
+    pio_out(&f, ACPI_RESET_PORT, ACPI_RESET_VALUE);
+    assert_int_equal(f.stop, VM_STOP_RESET);
+    d.ops->destroy(d.dev);
+    fake_host_destroy(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(acpi_tables),
+        cmocka_unit_test(mp_table),
+        cmocka_unit_test(tables_need_memory),
+        cmocka_unit_test(pm_power_off_and_reset),
+    };
+    return cmocka_run_group_tests_name("platform", tests, NULL, NULL);
+}
