@@ -25,6 +25,7 @@ static unsigned nmap;
 static struct module mods[16];
 static unsigned nmods;
 static const char *cmdline = "";
+static uint64_t handed_rsdp;  /* the RSDP the boot protocol passed, if any */
 static unsigned passed, failed;
 
 void check(bool ok, const char *what)
@@ -65,6 +66,7 @@ static void from_linux(void)
     check(bp->hdr.type_of_loader == 0xff, "boot_params: type_of_loader is 0xff");
     check(bp->hdr.loadflags & LOADFLAG_LOADED_HIGH, "boot_params: LOADED_HIGH");
     cmdline = (const char *)(uintptr_t)bp->hdr.cmd_line_ptr;
+    handed_rsdp = bp->acpi_rsdp_addr;
     for (unsigned i = 0; i < bp->e820_entries && i < E820_MAX_ENTRIES_ZEROPAGE; i++)
         add_region(bp->e820_table[i].addr, bp->e820_table[i].size, bp->e820_table[i].type);
     if (bp->hdr.ramdisk_size)
@@ -84,6 +86,7 @@ static void from_pvh(void)
         return;
     check(si->version >= 1, "start_info: version 1 (has a memory map)");
     cmdline = (const char *)(uintptr_t)si->cmdline_paddr;
+    handed_rsdp = si->rsdp_paddr;
     const struct hvm_memmap_table_entry *mm = (const void *)(uintptr_t)si->memmap_paddr;
     for (unsigned i = 0; i < si->memmap_entries; i++)
         add_region(mm[i].addr, mm[i].size, mm[i].type);
@@ -253,6 +256,7 @@ void guest_main(void)
     check_cpuid();
     check_memory();
     check_modules();
+    tables_checks(cmdline, handed_rsdp);
 
     if (cmdline_has(cmdline, "irq"))
         irq_checks();

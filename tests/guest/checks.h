@@ -3,10 +3,13 @@
 #define GUEST_CHECKS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 void check(bool ok, const char *what);
 /* Exceptions, PIT ticks and UART interrupts (irq_check.c). Lab tier only:
  * where /dev/kvm emulates guest code, interrupts cannot be relied on. */
 void irq_checks(void);
+/* ACPI and MP tables against expect_cpus= (tables_check.c). */
+void tables_checks(const char *cmdline, uint64_t handed_rsdp);
 
 #endif

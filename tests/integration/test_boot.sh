@@ -10,7 +10,9 @@ NAMES=("Linux bzImage boots" "Linux bzImage with RAM above 4G" "PVH boots with t
        "i8042 reset exits 0" "triple fault exits 0 and says where" "no debug-exit device: reset, status 0"
        "--cpu-filter cx16 hides CX16" "unexpected exit is reported with RIP and code bytes"
        "memory too small for the kernel" "memory too small for the initrd" "-v logs what kvmbox does"
-       "64G of RAM, mapped above 4G")
+       "64G of RAM, mapped above 4G"
+       "--cpus 1: ACPI and MP tables list 1 processor" "--cpus 2: ACPI and MP tables list 2 processors"
+       "--cpus 8 (more than host cores): tables list 8" "--cpus 255: tables list 255")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -79,3 +81,12 @@ kv run --kernel "$G/boot-pvh.elf" --memory 2M --initrd "$TMP/big"
 expect "${NAMES[12]}" 1 "" "memory too small"
 kv run -v --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test"
 expect "${NAMES[14]}" 33 "" "PVH ELF.*entry 0x|entry 0x"
+
+# SMP platform description: the guest finds one processor per vCPU in the
+# MADT and the MP table, every checksum valid, and the RSDP it was handed.
+i=16
+for n in 1 2 8 255; do
+    kv run --kernel "$G/boot-linux.bzImage" --cpus $n --debug-exit --cmdline "kvmbox-test expect_cpus=$n"
+    expect "${NAMES[$i]}" 33 "MADT lists $n processors"
+    i=$((i + 1))
+done
