@@ -257,6 +257,7 @@ void guest_main(void)
     check_memory();
     check_modules();
     tables_checks(cmdline, handed_rsdp);
+    smp_checks(cmdline);
 
     if (cmdline_has(cmdline, "irq"))
         irq_checks();

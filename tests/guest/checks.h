@@ -11,5 +11,7 @@ void check(bool ok, const char *what);
 void irq_checks(void);
 /* ACPI and MP tables against expect_cpus= (tables_check.c). */
 void tables_checks(const char *cmdline, uint64_t handed_rsdp);
+/* INIT-SIPI-SIPI bring-up of every AP, with "smp" (smp_check.c). */
+void smp_checks(const char *cmdline);
 
 #endif

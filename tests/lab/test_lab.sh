@@ -23,6 +23,7 @@ M0=$(mod_arg 0 "$TMP/rd0") M1=$(mod_arg 1 "$TMP/rd1") M1AS0=$(mod_arg 0 "$TMP/rd
 
 # Runs in the lab's busybox sh. t NAME STATUS REGEX KVMBOX-ARGS...
 cat > "$TMP/in-lab.sh" <<IN
+LAB_FULL=${LAB_FULL:-0}
 t() {
     name=\$1 want=\$2 pat=\$3; shift 3
     echo "# \$(cut -d' ' -f1 /proc/uptime) start: \$name"
@@ -51,6 +52,15 @@ t "multiboot a.out test guest" 33 "\$PASS" run --kernel guest/boot-multiboot-aou
 t "i8042 reset exits 0" 0 "\$PASS" run --kernel guest/boot-pvh.elf --cmdline "kvmbox-test exit=reset"
 t "--cpu-filter hides cx16, xsave and avx" 33 "\$PASS" run --kernel guest/boot-linux.bzImage \
   --cpu-filter cx16,xsave --debug-exit --cmdline "kvmbox-test cpuid_hidden=cx16,xsave,avx"
+
+# SMP bring-up on hardware semantics (full run only, see the Linux SMP boots).
+if [ "\${LAB_FULL:-0}" = 1 ]; then
+    for n in 2 4; do
+        t "SMP test guest, --cpus \$n: INIT-SIPI-SIPI, distinct APIC IDs, exact count" 33 "\$PASS" \
+          run --kernel guest/boot-linux.bzImage --cpus \$n --debug-exit \
+          --cmdline "kvmbox-test smp expect_cpus=\$n"
+    done
+fi
 
 # Interrupt-driven checks (exceptions, PIT, UART TX/RX) in both entry paths;
 # the UART input is typed once the guest says it is ready.
