@@ -65,7 +65,7 @@ fi
 # Interrupt-driven checks (exceptions, PIT, UART TX/RX) in both entry paths;
 # the UART input is typed once the guest says it is ready.
 for kernel in boot-linux.bzImage boot-pvh.elf; do
-    name="interrupts: exceptions, PIT ticks, UART TX and RX (\$kernel)"
+    name="interrupts: exceptions, PIT and LAPIC timer ticks, UART TX (PIC) and RX (IOAPIC) (\$kernel)"
     rm -f /tmp/in; mkfifo /tmp/in
     timeout 120 ./kvmbox run --kernel guest/\$kernel --debug-exit --cmdline "kvmbox-test irq" \
         < /tmp/in > /tmp/out 2> /tmp/err &
