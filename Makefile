@@ -27,7 +27,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo check check-unit check-integration check-lab guest-linux guests bench bench-lab clean
+.PHONY: all install deps run-demo check check-unit check-integration check-lab guest-linux guests bench bench-lab bench-smp clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -83,6 +83,10 @@ $(BUILD)/bench/%: bench/%.c
 
 bench: all guests $(BUILD)/bench/startup $(BUILD)/bench/kvm_floor
 	$(BUILD)/bench/startup $(BUILD)/kvmbox $(BUILD)/bench/kvm_floor $(GUEST_BUILD)/first-byte.elf
+
+# SMP bring-up time and RSS per vCPU, kvmbox next to QEMU.
+bench-smp: all guests
+	BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) bench/smp.sh
 
 # The stock Debian kernel under kvmbox and QEMU inside the lab.
 bench-lab: all guests guest-linux
