@@ -22,7 +22,7 @@ $(GUEST_BUILD)/%.o: tests/guest/runtime/%.c tests/guest/runtime/*.h
 $(GUEST_BUILD)/%.o: tests/guest/%.c tests/guest/*.h tests/guest/runtime/*.h src/arch/x86/bootparam.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
-$(GUEST_BUILD)/%.o: tests/guest/runtime/%.S tests/guest/runtime/boot_state.h
+$(GUEST_BUILD)/%.o: tests/guest/runtime/%.S tests/guest/runtime/boot_state.h tests/guest/runtime/long_mode.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 $(GUEST_BUILD)/multiboot_header_aout.o: tests/guest/runtime/multiboot_header.S

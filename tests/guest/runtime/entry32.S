@@ -2,6 +2,7 @@
  * identity page tables for 4 GiB, switch to long mode and call the C code.
  * This is the test runtime's long-mode setup. */
 #include "boot_state.h"
+#include "long_mode.h"
 
     .code32
     .text
@@ -51,19 +52,9 @@ entry32:
     cmpl $2048, %ecx
     jb 1b
 
-    movl %cr4, %eax
-    orl $0x20, %eax             /* PAE */
-    movl %eax, %cr4
-    movl $pml4, %eax
-    movl %eax, %cr3
-    movl $0xc0000080, %ecx
-    rdmsr
-    orl $0x100, %eax            /* EFER.LME */
-    wrmsr
-    movl %cr0, %eax
-    orl $0x80000001, %eax       /* PG | PE */
-    movl %eax, %cr0
     lgdt gdt_desc
+    movl $pml4, %eax
+    enter_long_mode
     ljmp $0x08, $long_mode
 
     .code64
@@ -82,8 +73,8 @@ long_mode:
     .balign 8
 gdt:
     .quad 0
-    .quad 0x00af9a000000ffff    /* 0x08: 64-bit code */
-    .quad 0x00cf92000000ffff    /* 0x10: data */
+    .quad GDT64_CODE
+    .quad GDT64_DATA
 gdt_end:
 gdt_desc:
     .word gdt_end - gdt - 1

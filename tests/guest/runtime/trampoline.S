@@ -4,6 +4,8 @@
  * takes the next stack, and jumps to ap_entry. Position-independent in real
  * mode: everything is addressed from CS; the blob's linear base is patched
  * into the GDT descriptor and the far jump by smp.c. */
+#include "long_mode.h"
+
     .section .rodata
     .globl trampoline_start, trampoline_end
     .globl tramp_cr3, tramp_gdt_base, tramp_jump_target, tramp_entry, tramp_stacks
@@ -14,18 +16,8 @@ trampoline_start:
     movw %cs, %ax
     movw %ax, %ds
     lgdtl tramp_gdt_desc - trampoline_start
-    movl %cr4, %eax
-    orl $0x20, %eax                      /* PAE */
-    movl %eax, %cr4
     movl tramp_cr3 - trampoline_start, %eax
-    movl %eax, %cr3
-    movl $0xc0000080, %ecx
-    rdmsr
-    orl $0x100, %eax                     /* EFER.LME */
-    wrmsr
-    movl %cr0, %eax
-    orl $0x80000001, %eax                /* PG | PE: real mode straight to long mode */
-    movl %eax, %cr0
+    enter_long_mode                      /* real mode straight to long mode */
     ljmpl *(tramp_far - trampoline_start)
     .code64
 tramp_long:
@@ -49,8 +41,8 @@ tramp_jump_target: .long 0               /* linear address of tramp_long */
     .balign 8
 tramp_gdt:
     .quad 0
-    .quad 0x00af9a000000ffff             /* 0x08: 64-bit code */
-    .quad 0x00cf92000000ffff             /* 0x10: data */
+    .quad GDT64_CODE
+    .quad GDT64_DATA
 tramp_gdt_desc:
     .word tramp_gdt_desc - tramp_gdt - 1
 tramp_gdt_base: .long 0                  /* linear address of tramp_gdt */
