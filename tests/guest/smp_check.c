@@ -2,7 +2,10 @@
  * starts every AP with INIT-SIPI-SIPI through its local APIC and a
  * real-mode trampoline; each AP reports its APIC ID and adds to a shared
  * counter with locked instructions; the BSP checks that all N arrived, with
- * distinct IDs, and that the count is exact. */
+ * distinct IDs, and that the count is exact.
+ * With "ipi" as well (lab tier: the APs take interrupts), each AP then
+ * waits with interrupts on; the BSP sends a fixed IPI to each by APIC ID,
+ * and each AP answers from its handler with an IPI back to the BSP. */
 #include "checks.h"
 #include "guest.h"
 #include "interrupts.h"
@@ -29,8 +32,21 @@ extern uint32_t tramp_jump_target, tramp_gdt_base;
 extern uint64_t tramp_cr3, tramp_entry, tramp_stacks;
 extern char tramp_long_offset[], tramp_gdt_offset[];
 
-static volatile uint32_t arrived, counter;
-static volatile uint8_t seen_id[256];
+#define LAPIC_EOI 0xb0
+#define ICR_DEST_SHIFT 24
+#define IPI_TO_AP_VECTOR 0x60
+#define IPI_TO_BSP_VECTOR 0x61
+
+static volatile uint32_t arrived, counter, ready_for_ipi, answers;
+static volatile uint8_t seen_id[256], ipi_seen[256];
+static volatile bool ipi_mode;
+static volatile uint32_t bsp_apic_id;
+
+/* The BSP's GDT and selectors, which the IDT's gates name: an AP leaves
+ * the trampoline on the trampoline's GDT and adopts these before it
+ * enables interrupts. */
+static struct __attribute__((packed)) { uint16_t limit; uint64_t base; } bsp_gdt;
+static uint16_t bsp_cs, bsp_ss;
 
 static uint32_t lapic_read(unsigned reg) { return *(volatile uint32_t *)(uintptr_t)(LAPIC + reg); }
 static void lapic_write(unsigned reg, uint32_t v) { *(volatile uint32_t *)(uintptr_t)(LAPIC + reg) = v; }
@@ -48,22 +64,61 @@ static uint32_t my_apic_id(void)
     return b >> 24;
 }
 
+static void send_ipi_to(uint32_t dest, uint32_t icr)
+{
+    lapic_write(LAPIC_ICR_HI, dest << ICR_DEST_SHIFT);
+    lapic_write(LAPIC_ICR_LO, icr);
+    for (int i = 0; i < 100000 && (lapic_read(LAPIC_ICR_LO) & ICR_BUSY); i++)
+        __asm__ volatile("pause");
+}
+
+static void send_ipi(uint32_t icr) { send_ipi_to(0, icr); }
+
+static void adopt_bsp_gdt(void)
+{
+    __asm__ volatile("lgdt %0\n\t"
+                     "pushq %q1\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "lretq\n"
+                     "1:\tmov %w2, %%ds\n\t"
+                     "mov %w2, %%es\n\t"
+                     "mov %w2, %%ss"
+                     : : "m"(bsp_gdt), "r"((uint64_t)bsp_cs), "r"(bsp_ss) : "rax", "memory");
+}
+
+/* On an AP: count the BSP's IPI and answer it. */
+static void on_ipi_to_ap(struct irq_frame *f)
+{
+    (void)f;
+    ipi_seen[my_apic_id() & 0xff]++;
+    lapic_write(LAPIC_EOI, 0);
+    send_ipi_to(bsp_apic_id, IPI_TO_BSP_VECTOR);
+}
+
+static void on_ipi_to_bsp(struct irq_frame *f)
+{
+    (void)f;
+    __asm__ volatile("lock incl %0" : "+m"(answers));
+    lapic_write(LAPIC_EOI, 0);
+}
+
 void ap_entry(void);
 void ap_entry(void)
 {
     seen_id[my_apic_id() & 0xff]++;
     add_to_counter();
     __asm__ volatile("lock incl %0" : "+m"(arrived));
+    if (ipi_mode) {
+        adopt_bsp_gdt();
+        idt_load();
+        lapic_write(LAPIC_SVR, 0x1ff);
+        __asm__ volatile("lock incl %0" : "+m"(ready_for_ipi));
+        for (;;)
+            __asm__ volatile("sti; hlt" ::: "memory");
+    }
     for (;;)
         __asm__ volatile("cli; hlt");
-}
-
-static void send_ipi(uint32_t icr)
-{
-    lapic_write(LAPIC_ICR_HI, 0);
-    lapic_write(LAPIC_ICR_LO, icr);
-    for (int i = 0; i < 100000 && (lapic_read(LAPIC_ICR_LO) & ICR_BUSY); i++)
-        __asm__ volatile("pause");
 }
 
 static void delay(uint64_t cycles)
@@ -71,6 +126,38 @@ static void delay(uint64_t cycles)
     uint64_t end = rdtsc() + cycles;
     while (rdtsc() < end)
         __asm__ volatile("pause");
+}
+
+static bool wait_for(volatile uint32_t *v, uint32_t target)
+{
+    uint64_t end = rdtsc() + WAIT_CYCLES;
+    while (rdtsc() < end && *v < target)
+        __asm__ volatile("pause");
+    return *v >= target;
+}
+
+/* Fixed IPIs from the BSP to each AP by APIC ID, one at a time, and the
+ * answers back; each AP must see exactly its own. */
+static void ipi_checks(unsigned n)
+{
+    bool ready = wait_for(&ready_for_ipi, n - 1);
+    check(ready, "ipi: every AP waits with interrupts enabled");
+    sti();
+    for (unsigned id = 0; ready && id < n; id++) {
+        if (id == bsp_apic_id)
+            continue;
+        uint32_t before = answers;
+        send_ipi_to(id, IPI_TO_AP_VECTOR);
+        wait_for(&answers, before + 1);
+    }
+    cli();
+    bool each = true;
+    for (unsigned id = 0; id < 256; id++)
+        if (ipi_seen[id] != (id < n && id != bsp_apic_id ? 1 : 0))
+            each = false;
+    print("ipi: %u of %u APs took the BSP's IPI and answered\n", answers, n - 1);
+    check(each, "ipi: each AP takes the fixed IPI sent to its APIC ID, exactly once");
+    check(answers == n - 1, "ipi: every answer from an AP reaches the BSP");
 }
 
 void smp_checks(const char *cmdline)
@@ -96,6 +183,15 @@ void smp_checks(const char *cmdline)
 
     lapic_write(LAPIC_SVR, 0x1ff);                  /* software-enable the LAPIC */
     uint32_t bsp_id = lapic_read(LAPIC_ID) >> 24;
+    bsp_apic_id = bsp_id;
+    if (cmdline_has(cmdline, "ipi")) {
+        __asm__ volatile("sgdt %0; mov %%cs, %1; mov %%ss, %2"
+                         : "=m"(bsp_gdt), "=r"(bsp_cs), "=r"(bsp_ss));
+        idt_init();
+        idt_set_handler(IPI_TO_AP_VECTOR, on_ipi_to_ap);
+        idt_set_handler(IPI_TO_BSP_VECTOR, on_ipi_to_bsp);
+        ipi_mode = true;
+    }
     seen_id[bsp_id & 0xff]++;
     add_to_counter();
     if (n > 1) {
@@ -118,4 +214,6 @@ void smp_checks(const char *cmdline)
             ids = false;
     check(ids, "smp: each CPU reports a distinct APIC ID in 0..N-1");
     check(counter == n * ADDS_PER_CPU, "smp: the shared counter adds up (locked increments)");
+    if (ipi_mode)
+        ipi_checks(n);
 }

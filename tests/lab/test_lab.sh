@@ -53,14 +53,16 @@ t "i8042 reset exits 0" 0 "\$PASS" run --kernel guest/boot-pvh.elf --cmdline "kv
 t "--cpu-filter hides cx16, xsave and avx" 33 "\$PASS" run --kernel guest/boot-linux.bzImage \
   --cpu-filter cx16,xsave --debug-exit --cmdline "kvmbox-test cpuid_hidden=cx16,xsave,avx"
 
-# SMP bring-up on hardware semantics (full run only, see the Linux SMP boots).
-if [ "\${LAB_FULL:-0}" = 1 ]; then
-    for n in 2 4; do
-        t "SMP test guest, --cpus \$n: INIT-SIPI-SIPI, distinct APIC IDs, exact count" 33 "\$PASS" \
-          run --kernel guest/boot-linux.bzImage --cpus \$n --debug-exit \
-          --cmdline "kvmbox-test smp expect_cpus=\$n"
-    done
-fi
+# SMP bring-up and cross-CPU IPIs on hardware semantics: two vCPUs in every
+# run, four in the full run only (see the Linux SMP boots).
+smp_runs=2
+[ "\${LAB_FULL:-0}" = 1 ] && smp_runs="2 4"
+for n in \$smp_runs; do
+    t "SMP test guest, --cpus \$n: INIT-SIPI-SIPI, distinct APIC IDs, exact count, IPIs" 33 \
+      "ipi: \$((n - 1)) of \$((n - 1)) APs took" \
+      run --kernel guest/boot-linux.bzImage --cpus \$n --debug-exit \
+      --cmdline "kvmbox-test smp ipi expect_cpus=\$n"
+done
 
 # Interrupt-driven checks (exceptions, PIT, UART TX/RX) in both entry paths;
 # the UART input is typed once the guest says it is ready.

@@ -32,6 +32,11 @@ void idt_init(void)
         idt[v] = (struct idt_gate){ (uint16_t)a, cs, 0, 0x8e, (uint16_t)(a >> 16),
                                     (uint32_t)(a >> 32), 0 };
     }
+    idt_load();
+}
+
+void idt_load(void)
+{
     struct __attribute__((packed)) { uint16_t limit; uint64_t base; } d = {
         sizeof idt - 1, (uint64_t)(uintptr_t)idt
     };

@@ -17,6 +17,8 @@ typedef void (*irq_handler)(struct irq_frame *f);
 extern volatile uint32_t irq_count[256];
 
 void idt_init(void);
+/* Loads the IDT idt_init built: how another CPU starts using it. */
+void idt_load(void);
 void idt_set_handler(unsigned vector, irq_handler h);
 /* Remaps both PICs to PIC_VECTOR_BASE and unmasks the given IRQ lines. */
 void pic_init(uint16_t unmasked);
