@@ -7,6 +7,7 @@
 #define KVMBOX_DEVICES_DEVICE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct bus;
 struct guest_mem;
@@ -26,8 +27,20 @@ struct dev_host {
     struct bus *pio;
     struct bus *mmio;
     struct guest_mem *mem;
-    /* Drives interrupt line `line` (a GSI) to `level`. */
+    /* Drives legacy interrupt line `line` (GSI 0-23) to `level`. */
     void (*set_irq)(void *ctx, unsigned line, bool level);
+    /* MSI: routes GSI `gsi` (gsi < 0: a new one) to the message
+     * (addr, data) and returns the GSI, or -1. */
+    int (*msi_route)(void *ctx, int gsi, uint64_t addr, uint32_t data);
+    void (*msi_unroute)(void *ctx, int gsi);
+    /* Binds eventfd `fd` to GSI `gsi` so that a write to it injects that
+     * interrupt (irqfd), or unbinds it. Returns 0 or -1. */
+    int (*irqfd)(void *ctx, int fd, unsigned gsi, bool assign);
+    /* Makes a guest write of `len` bytes to `addr` (port I/O when `pio`)
+     * signal eventfd `fd` instead of exiting to a vCPU thread, or undoes
+     * that. Returns 0, or -1 where the host cannot (the bus still sees the
+     * write then, so devices must handle it there too). */
+    int (*ioeventfd)(void *ctx, int fd, uint64_t addr, unsigned len, bool pio, bool assign);
     /* Asks the VM to stop; the first request wins. */
     void (*request_stop)(void *ctx, enum vm_stop_reason why, int status);
     void *ctx;

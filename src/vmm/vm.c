@@ -41,9 +41,39 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status)
 static void host_set_irq(void *ctx, unsigned line, bool level)
 {
     struct vm *vm = ctx;
-    struct kvm_irq_level irq = { .irq = line, .level = level };
-    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-        log_debug("KVM_IRQ_LINE %u: %s", line, strerror(errno));
+    irq_set_line(&vm->irq, line, level);
+}
+
+static int host_msi_route(void *ctx, int gsi, uint64_t addr, uint32_t data)
+{
+    struct vm *vm = ctx;
+    return irq_msi_route(&vm->irq, gsi, addr, data);
+}
+
+static void host_msi_unroute(void *ctx, int gsi)
+{
+    struct vm *vm = ctx;
+    irq_msi_unroute(&vm->irq, gsi);
+}
+
+static int host_irqfd(void *ctx, int fd, unsigned gsi, bool assign)
+{
+    struct vm *vm = ctx;
+    return irq_irqfd(&vm->irq, fd, gsi, assign);
+}
+
+static int host_ioeventfd(void *ctx, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
+{
+    struct vm *vm = ctx;
+    struct kvm_ioeventfd req = {
+        .addr = addr, .len = len, .fd = fd,
+        .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+    };
+    if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0) {
+        log_debug("KVM_IOEVENTFD 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static void host_request_stop(void *ctx, enum vm_stop_reason why, int status)
@@ -85,6 +115,7 @@ static int open_kvm(struct vm *vm, const char *path)
         { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
         { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
         { KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+        { KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
         { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
         { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
     };
@@ -137,7 +168,7 @@ static int create_irqchip(struct vm *vm)
         log_error("KVM_CREATE_PIT2: %s", strerror(errno));
         return -1;
     }
-    return 0;
+    return irq_router_init(&vm->irq, vm->vm_fd);
 }
 
 static int setup_memory(struct vm *vm)
@@ -234,8 +265,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_mutex_init(&vm->stop_lock, NULL);
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
-    vm->host = (struct dev_host){ &vm->pio, &vm->mmio, &vm->mem, host_set_irq,
-                                  host_request_stop, vm };
+    vm->host = (struct dev_host){
+        .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
+        .set_irq = host_set_irq, .msi_route = host_msi_route, .msi_unroute = host_msi_unroute,
+        .irqfd = host_irqfd, .ioeventfd = host_ioeventfd,
+        .request_stop = host_request_stop, .ctx = vm,
+    };
     console_init(&vm->console, -1);
 
     struct mapped_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };

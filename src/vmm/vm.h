@@ -8,6 +8,7 @@
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/guest_mem.h"
+#include "vmm/irq.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@ struct vm {
     int kvm_fd, vm_fd;
     struct guest_mem mem;
     struct bus pio, mmio;
+    struct irq_router irq;
     struct dev_host host;
     struct device devices[VM_MAX_DEVICES];
     unsigned ndevices;

@@ -146,6 +146,7 @@ void vm_destroy(struct vm *vm)
     guest_mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);
     bus_destroy(&vm->mmio);
+    irq_router_destroy(&vm->irq);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)

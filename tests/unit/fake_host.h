@@ -20,6 +20,9 @@ struct fake_host {
     struct dev_host host;
     bool irq[32];
     unsigned irq_edges[32];
+    /* MSI routes by GSI (24 up) and irqfd bindings, as the device left them. */
+    struct { bool routed; uint64_t addr; uint32_t data; int irqfd; } msi[64];
+    unsigned next_msi;
     enum vm_stop_reason stop;
     int stop_status;
     unsigned stops;
@@ -42,6 +45,43 @@ static inline void fake_stop(void *ctx, enum vm_stop_reason why, int status)
     }
 }
 
+static inline int fake_msi_route(void *ctx, int gsi, uint64_t addr, uint32_t data)
+{
+    struct fake_host *f = ctx;
+    if (gsi < 0)
+        gsi = 24 + (int)f->next_msi++;
+    if (gsi < 24 || gsi >= 24 + 64)
+        return -1;
+    f->msi[gsi - 24].routed = true;
+    f->msi[gsi - 24].addr = addr;
+    f->msi[gsi - 24].data = data;
+    return gsi;
+}
+
+static inline void fake_msi_unroute(void *ctx, int gsi)
+{
+    struct fake_host *f = ctx;
+    if (gsi >= 24 && gsi < 24 + 64)
+        f->msi[gsi - 24].routed = false;
+}
+
+static inline int fake_irqfd(void *ctx, int fd, unsigned gsi, bool assign)
+{
+    struct fake_host *f = ctx;
+    if (gsi < 24 || gsi >= 24 + 64)
+        return -1;
+    f->msi[gsi - 24].irqfd = assign ? fd : -1;
+    return 0;
+}
+
+/* No ioeventfd here: notifications come through the bus, as on a host
+ * without KVM_IOEVENTFD. */
+static inline int fake_ioeventfd(void *ctx, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
+{
+    (void)ctx, (void)fd, (void)addr, (void)len, (void)pio, (void)assign;
+    return -1;
+}
+
 static inline void fake_host_init(struct fake_host *f, uint64_t ram)
 {
     memset(f, 0, sizeof *f);
@@ -49,7 +89,11 @@ static inline void fake_host_init(struct fake_host *f, uint64_t ram)
     bus_init(&f->mmio, "mmio");
     char err[128];
     assert_int_equal(guest_mem_init(&f->mem, ram, err, sizeof err), 0);
-    f->host = (struct dev_host){ &f->pio, &f->mmio, &f->mem, fake_set_irq, fake_stop, f };
+    f->host = (struct dev_host){
+        .pio = &f->pio, .mmio = &f->mmio, .mem = &f->mem, .set_irq = fake_set_irq,
+        .msi_route = fake_msi_route, .msi_unroute = fake_msi_unroute, .irqfd = fake_irqfd,
+        .ioeventfd = fake_ioeventfd, .request_stop = fake_stop, .ctx = f,
+    };
 }
 
 static inline void fake_host_destroy(struct fake_host *f)

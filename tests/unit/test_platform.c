@@ -6,6 +6,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/mptable.h"
 #include "devices/acpi_pm.h"
+#include "vmm/irq.h"
 
 #define MB (1ULL << 20)
 
@@ -153,6 +154,62 @@ static void pm_power_off_and_reset(void **state)
     fake_host_destroy(&f);
 }
 
+/* The legacy routes a PC has from reset: PIC and IOAPIC for GSI 0-15,
+ * the IOAPIC alone for 16-23. MSI GSIs start at 24 and keep their number
+ * across updates. */
+static void irq_routing_table(void **state)
+{
+    (void)state;
+    struct kvm_irq_routing_entry e[64];
+    unsigned n = irq_legacy_routes(e, 64);
+    assert_int_equal(n, 16 * 2 + 8);
+    unsigned pic = 0, ioapic = 0;
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(e[i].type, KVM_IRQ_ROUTING_IRQCHIP);
+        if (e[i].u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC) {
+            assert_int_equal(e[i].u.irqchip.pin, e[i].gsi);
+            ioapic++;
+        } else {
+            uint32_t want = e[i].gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+            assert_int_equal(e[i].u.irqchip.irqchip, want);
+            assert_int_equal(e[i].u.irqchip.pin, e[i].gsi % 8);
+            assert_true(e[i].gsi < 16);
+            pic++;
+        }
+    }
+    assert_int_equal(pic, 16);
+    assert_int_equal(ioapic, 24);
+    assert_int_equal(irq_legacy_routes(e, 5), 5);   /* never past the end */
+
+    static struct irq_router r;
+    assert_int_equal(irq_router_init(&r, -1), 0);
+    unsigned legacy = r.nroutes;
+    int a = irq_msi_route(&r, -1, 0xfee00000, 0x4041);
+    int b = irq_msi_route(&r, -1, 0xfee01000, 0x4042);
+    assert_int_equal(a, 24);
+    assert_int_equal(b, 25);
+    assert_int_equal(r.nroutes, legacy + 2);
+    assert_int_equal(irq_msi_route(&r, a, 0xfee02000, 0x51), a);   /* update in place */
+    assert_int_equal(r.nroutes, legacy + 2);
+    assert_int_equal(irq_msi_route(&r, 4, 0xfee00000, 0x51), -1);  /* legacy GSI: no */
+    assert_int_equal(irq_msi_route(&r, 99, 0xfee00000, 0x51), -1); /* never given out */
+    irq_msi_unroute(&r, a);
+    assert_int_equal(r.nroutes, legacy + 1);
+    bool found = false;
+    for (unsigned i = 0; i < r.nroutes; i++)
+        if (r.routes[i].gsi == (uint32_t)b) {
+            found = true;
+            assert_int_equal(r.routes[i].u.msi.address_lo, 0xfee01000);
+            assert_int_equal(r.routes[i].u.msi.data, 0x4042);
+        }
+    assert_true(found);
+    /* The table fills up and says so. */
+    while (irq_msi_route(&r, -1, 0xfee00000, 0x30) >= 0)
+        ;
+    assert_int_equal(r.nroutes, IRQ_MAX_ROUTES);
+    irq_router_destroy(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +217,7 @@ int main(void)
         cmocka_unit_test(mp_table),
         cmocka_unit_test(tables_need_memory),
         cmocka_unit_test(pm_power_off_and_reset),
+        cmocka_unit_test(irq_routing_table),
     };
     return cmocka_run_group_tests_name("platform", tests, NULL, NULL);
 }

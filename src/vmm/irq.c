@@ -1,0 +1,139 @@
+#include "vmm/irq.h"
+
+#include "util/log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define PIC_MASTER_PINS 8
+#define PIC_LINES 16
+
+static struct kvm_irq_routing_entry irqchip_route(uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+    return (struct kvm_irq_routing_entry){
+        .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = { .irqchip = chip, .pin = pin },
+    };
+}
+
+unsigned irq_legacy_routes(struct kvm_irq_routing_entry *out, unsigned cap)
+{
+    unsigned n = 0;
+    for (uint32_t gsi = 0; gsi < IRQ_LEGACY_LINES; gsi++) {
+        if (gsi < PIC_LINES && n < cap)
+            out[n++] = gsi < PIC_MASTER_PINS
+                           ? irqchip_route(gsi, KVM_IRQCHIP_PIC_MASTER, gsi)
+                           : irqchip_route(gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - PIC_MASTER_PINS);
+        if (n < cap)
+            out[n++] = irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, gsi);
+    }
+    return n;
+}
+
+/* Hands the whole table to KVM, which swaps it in atomically. Called with
+ * the lock held. */
+static int commit(struct irq_router *r)
+{
+    if (r->vm_fd < 0)
+        return 0;
+    struct {
+        struct kvm_irq_routing hdr;
+        struct kvm_irq_routing_entry e[IRQ_MAX_ROUTES];
+    } *t;
+    static_assert(sizeof *t <= 64 * 1024, "routing table fits a small heap block");
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    t->hdr.nr = r->nroutes;
+    memcpy(t->e, r->routes, r->nroutes * sizeof r->routes[0]);
+    int ret = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t);
+    if (ret < 0)
+        log_error("KVM_SET_GSI_ROUTING (%u routes): %s", r->nroutes, strerror(errno));
+    free(t);
+    return ret < 0 ? -1 : 0;
+}
+
+int irq_router_init(struct irq_router *r, int vm_fd)
+{
+    memset(r, 0, sizeof *r);
+    r->vm_fd = vm_fd;
+    pthread_mutex_init(&r->lock, NULL);
+    r->nroutes = irq_legacy_routes(r->routes, IRQ_MAX_ROUTES);
+    r->next_msi_gsi = IRQ_LEGACY_LINES;
+    return commit(r);
+}
+
+void irq_router_destroy(struct irq_router *r)
+{
+    pthread_mutex_destroy(&r->lock);
+}
+
+void irq_set_line(struct irq_router *r, unsigned gsi, bool level)
+{
+    if (r->vm_fd < 0)
+        return;
+    struct kvm_irq_level irq = { .irq = gsi, .level = level };
+    if (ioctl(r->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static int find_route(const struct irq_router *r, uint32_t gsi)
+{
+    for (unsigned i = 0; i < r->nroutes; i++)
+        if (r->routes[i].gsi == gsi && r->routes[i].type == KVM_IRQ_ROUTING_MSI)
+            return (int)i;
+    return -1;
+}
+
+int irq_msi_route(struct irq_router *r, int gsi, uint64_t addr, uint32_t data)
+{
+    pthread_mutex_lock(&r->lock);
+    int ret = -1;
+    if (gsi < 0) {
+        if (r->nroutes == IRQ_MAX_ROUTES)
+            goto out;
+        gsi = (int)r->next_msi_gsi++;
+    } else if (gsi < IRQ_LEGACY_LINES || (uint32_t)gsi >= r->next_msi_gsi) {
+        goto out;                    /* not a GSI this router gave out */
+    }
+    int i = find_route(r, (uint32_t)gsi);
+    if (i < 0) {
+        if (r->nroutes == IRQ_MAX_ROUTES)
+            goto out;
+        i = (int)r->nroutes++;
+    }
+    r->routes[i] = (struct kvm_irq_routing_entry){
+        .gsi = (uint32_t)gsi, .type = KVM_IRQ_ROUTING_MSI,
+        .u.msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data },
+    };
+    if (commit(r) == 0)
+        ret = gsi;
+out:
+    pthread_mutex_unlock(&r->lock);
+    return ret;
+}
+
+void irq_msi_unroute(struct irq_router *r, int gsi)
+{
+    pthread_mutex_lock(&r->lock);
+    int i = gsi < 0 ? -1 : find_route(r, (uint32_t)gsi);
+    if (i >= 0) {
+        r->routes[i] = r->routes[--r->nroutes];
+        commit(r);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+int irq_irqfd(struct irq_router *r, int fd, unsigned gsi, bool assign)
+{
+    if (r->vm_fd < 0)
+        return 0;
+    struct kvm_irqfd req = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+    if (ioctl(r->vm_fd, KVM_IRQFD, &req) < 0) {
+        log_error("KVM_IRQFD %s GSI %u: %s", assign ? "binding" : "unbinding", gsi, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
