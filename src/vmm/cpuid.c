@@ -181,6 +181,29 @@ void cpuid_apply(struct kvm_cpuid2 *c, const struct cpu_filter *f)
     }
 }
 
+#define KVM_CPUID_TIMING 0x40000010u
+/* KVM's LAPIC timer counts at a 1 GHz bus clock (APIC_BUS_CYCLE_NS). */
+#define KVM_APIC_BUS_KHZ 1000000u
+
+void cpuid_add_timing(struct kvm_cpuid2 *c, uint32_t tsc_khz)
+{
+    if (!tsc_khz)
+        return;
+    struct kvm_cpuid_entry2 *sig = entry(c, KVM_CPUID_SIGNATURE, 0);
+    if (!sig)
+        return;
+    struct kvm_cpuid_entry2 *e = entry(c, KVM_CPUID_TIMING, 0);
+    if (!e) {
+        e = &c->entries[c->nent++];
+        *e = (struct kvm_cpuid_entry2){ .function = KVM_CPUID_TIMING };
+    }
+    e->eax = tsc_khz;
+    e->ebx = KVM_APIC_BUS_KHZ;
+    e->ecx = e->edx = 0;
+    if (sig->eax < KVM_CPUID_TIMING)
+        sig->eax = KVM_CPUID_TIMING;
+}
+
 /* Bits needed to number n things: the x2APIC ID shift of a level. */
 static uint32_t id_bits(unsigned n)
 {
@@ -237,7 +260,8 @@ void cpuid_set_topology(struct kvm_cpuid2 *c, uint32_t apic_id, unsigned ncpus)
 struct kvm_cpuid2 *cpuid_build(int kvm_fd, const struct cpu_filter *f, char *err, size_t errlen)
 {
     for (uint32_t n = 128; n <= 4096; n *= 2) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof *c + n * sizeof c->entries[0]);
+        /* One entry more than KVM may fill: room for cpuid_add_timing. */
+        struct kvm_cpuid2 *c = calloc(1, sizeof *c + (n + 1) * sizeof c->entries[0]);
         if (!c)
             break;
         c->nent = n;

@@ -28,6 +28,13 @@ void cpuid_apply(struct kvm_cpuid2 *c, const struct cpu_filter *f);
  * and a topology of `ncpus` single-threaded cores in one package. */
 void cpuid_set_topology(struct kvm_cpuid2 *c, uint32_t apic_id, unsigned ncpus);
 
+/* The timing leaf 0x40000010 (as VMware, QEMU and Cloud Hypervisor
+ * define it): the TSC frequency in kHz in EAX and the LAPIC timer's bus
+ * frequency in EBX, so a guest needs no calibration against the PIT; the
+ * signature leaf's maximum is raised to cover it. `c` must have room for
+ * one more entry (cpuid_build leaves it). tsc_khz 0 leaves c as it is. */
+void cpuid_add_timing(struct kvm_cpuid2 *c, uint32_t tsc_khz);
+
 /* KVM_GET_SUPPORTED_CPUID, then cpuid_apply. Returns NULL with err set. */
 struct kvm_cpuid2 *cpuid_build(int kvm_fd, const struct cpu_filter *f, char *err, size_t errlen);
 

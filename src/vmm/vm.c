@@ -319,11 +319,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     log_debug("entry 0x%llx in %s mode", (unsigned long long)entry.rip,
               entry.mode == ENTRY_LONG64 ? "64-bit long" : "32-bit protected");
 
-    vm->cpuid = cpuid_build(vm->kvm_fd, &cfg->cpu_filter, err, sizeof err);
-    if (!vm->cpuid) {
-        log_error("%s", err);
-        goto out;
-    }
     vm->vcpus = calloc(cfg->cpus, sizeof *vm->vcpus);
     if (!vm->vcpus)
         goto out;
@@ -332,6 +327,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
             goto out;
         vm->nvcpus++;
     }
+    vm->cpuid = cpuid_build(vm->kvm_fd, &cfg->cpu_filter, err, sizeof err);
+    if (!vm->cpuid) {
+        log_error("%s", err);
+        goto out;
+    }
+    /* The TSC rate every vCPU runs at (KVM gives all of them the same). */
+    int tsc_khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+    if (tsc_khz > 0)
+        cpuid_add_timing(vm->cpuid, (uint32_t)tsc_khz);
+    else
+        log_debug("KVM_GET_TSC_KHZ: %s; no timing leaf", strerror(errno));
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vcpu_setup(&vm->vcpus[i]) < 0)
             goto out;

@@ -258,6 +258,7 @@ void guest_main(void)
     check_modules();
     tables_checks(cmdline, handed_rsdp);
     smp_checks(cmdline);
+    time_checks(cmdline);
 
     if (cmdline_has(cmdline, "irq"))
         irq_checks();

@@ -13,5 +13,7 @@ void irq_checks(void);
 void tables_checks(const char *cmdline, uint64_t handed_rsdp);
 /* INIT-SIPI-SIPI bring-up of every AP, with "smp" (smp_check.c). */
 void smp_checks(const char *cmdline);
+/* kvmclock, the timing leaf and the RTC against now= (time_check.c). */
+void time_checks(const char *cmdline);
 
 #endif

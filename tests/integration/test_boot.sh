@@ -17,7 +17,9 @@ NAMES=("Linux bzImage boots" "Linux bzImage with RAM above 4G" "PVH boots with t
        "--cpus 8 (more than host cores): every AP starts, the counter adds up"
        "--cpus 255: ACPI and MP tables list 255 processors"
        "--cpus 4, PVH entry: fixed IPIs from the BSP reach each AP, answers come back"
-       "--cpus 8, bzImage entry: fixed IPIs reach each AP, answers come back")
+       "--cpus 8, bzImage entry: fixed IPIs reach each AP, answers come back"
+       "time (bzImage): kvmclock and the timing leaf agree, wall clock and RTC read the host's time, the RTC ticks"
+       "time (PVH, 2 vCPUs): kvmclock, timing leaf, wall clock and RTC")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -110,3 +112,11 @@ kv run --kernel "$G/boot-pvh.elf" --cpus 4 --debug-exit --cmdline "kvmbox-test s
 expect "${NAMES[$((i + 1))]}" 33 "ipi: 3 of 3 APs took the BSP's IPI and answered"
 kv run --kernel "$G/boot-linux.bzImage" --cpus 8 --debug-exit --cmdline "kvmbox-test smp ipi expect_cpus=8"
 expect "${NAMES[$((i + 2))]}" 33 "ipi: 7 of 7 APs took the BSP's IPI and answered"
+
+# Time: the guest is told the host's clock and checks kvmclock, the timing
+# leaf, the kvmclock wall clock and the CMOS RTC against it (30 s slack),
+# and that one RTC second lasts 0.5-1.5 s by kvmclock.
+kv run --kernel "$G/boot-linux.bzImage" --debug-exit --cmdline "kvmbox-test now=$(date +%s)"
+expect "${NAMES[$((i + 3))]}" 33 "ok - time: the RTC's seconds tick once a second"
+kv run --kernel "$G/boot-pvh.elf" --cpus 2 --debug-exit --cmdline "kvmbox-test now=$(date +%s)"
+expect "${NAMES[$((i + 4))]}" 33 "ok - time: the kvmclock wall clock reads the host's time"

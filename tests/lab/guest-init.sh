@@ -11,7 +11,9 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 done
 echo "KVMBOX-GUEST-READY uptime=$(cut -d' ' -f1 /proc/uptime)" \
      "cpus=$(grep -c ^processor /proc/cpuinfo)" \
-     "virtio=$(ls /sys/bus/virtio/devices 2>/dev/null | wc -l)"
+     "virtio=$(ls /sys/bus/virtio/devices 2>/dev/null | wc -l)" \
+     "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)" \
+     "rtc=$(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null) now=$(date +%s)"
 # What a test checks for: warnings that a VMM can cause.
 dmesg | grep -iE 'warn|unchecked msr|unknown msr|firmware bug|bad e820|rtc.*fail|keylock|acpi( bios)? (error|warning)|smpboot.*(fail|not respond)' |
     sed 's/^/KVMBOX-GUEST-LOG /'

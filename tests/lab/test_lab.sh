@@ -13,7 +13,9 @@ NAMES=("lab: the lab comes up with a hardware-semantics /dev/kvm")
 if ! command -v qemu-system-x86_64 >/dev/null; then
     skip "${NAMES[0]}" "qemu-system-x86_64 is not installed (make deps)"; exit 0
 fi
-if [ ! -f "$LAB_DIR/vmlinuz" ] && ! "$here/fetch.sh" "$LAB_DIR" > "$TMP/fetch" 2>&1; then
+# fetch.sh keeps what is there and rebuilds the guest initramfs when its
+# init script changed.
+if ! "$here/fetch.sh" "$LAB_DIR" > "$TMP/fetch" 2>&1; then
     skip "${NAMES[0]}" "cannot fetch Debian's kernel: $(tail -1 "$TMP/fetch")"; exit 0
 fi
 
@@ -50,6 +52,8 @@ t "multiboot ELF test guest, RAM above 4G" 33 "\$PASS" run --kernel guest/boot-m
 t "multiboot a.out test guest" 33 "\$PASS" run --kernel guest/boot-multiboot-aout.bin \
   --memory 64M --initrd rd1 --debug-exit --cmdline "kvmbox-test expect_mods=1 $M1AS0"
 t "i8042 reset exits 0" 0 "\$PASS" run --kernel guest/boot-pvh.elf --cmdline "kvmbox-test exit=reset"
+t "time: kvmclock, the timing leaf, the wall clock and the RTC" 33 "\$PASS" \
+  run --kernel guest/boot-linux.bzImage --debug-exit --cmdline "kvmbox-test now=\$(date +%s)"
 t "--cpu-filter hides cx16, xsave and avx" 33 "\$PASS" run --kernel guest/boot-linux.bzImage \
   --cpu-filter cx16,xsave --debug-exit --cmdline "kvmbox-test cpuid_hidden=cx16,xsave,avx"
 
@@ -102,7 +106,7 @@ for run in $LAB_LINUX_RUNS; do
     grep KVMBOX-GUEST-READY /tmp/out | sed 's/^/# /'
     warnings=\$(grep '^KVMBOX-GUEST-LOG' /tmp/out | grep -v -e 'XSAVE consistency problem' \
                 -e 'fpu/xstate.c')
-    if [ \$rc -eq 0 ] && grep -q "KVMBOX-GUEST-READY.* cpus=\$cpus " /tmp/out &&
+    if [ \$rc -eq 0 ] && grep -q "KVMBOX-GUEST-READY.* cpus=\$cpus .*clocksource=kvm-clock rtc=[0-9]" /tmp/out &&
        grep -q KVMBOX-GUEST-DONE /tmp/out && grep -q 'reboot: Power down' /tmp/out &&
        [ -z "\$warnings" ]; then
         echo "ok - lab: \$name"

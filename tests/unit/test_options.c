@@ -164,6 +164,31 @@ static void cpuid_filter_applies(void **state)
     assert_true(t.e[0].edx & (1u << 28));              /* HTT: more than one */
 }
 
+/* The timing leaf is appended once, carries the TSC and LAPIC bus rates,
+ * and the signature leaf's maximum grows to reach it. */
+static void cpuid_timing_leaf(void **state)
+{
+    (void)state;
+    struct {
+        struct kvm_cpuid2 c;
+        struct kvm_cpuid_entry2 e[3];
+    } t = { 0 };
+    t.c.nent = 2;
+    t.e[0] = (struct kvm_cpuid_entry2){ .function = 1 };
+    t.e[1] = (struct kvm_cpuid_entry2){ .function = 0x40000000, .eax = 0x40000001 };
+    cpuid_add_timing(&t.c, 0);
+    assert_int_equal(t.c.nent, 2);                     /* no rate: no leaf */
+    cpuid_add_timing(&t.c, 2600000);
+    assert_int_equal(t.c.nent, 3);
+    assert_int_equal(t.e[2].function, 0x40000010);
+    assert_int_equal(t.e[2].eax, 2600000);
+    assert_int_equal(t.e[2].ebx, 1000000);
+    assert_int_equal(t.e[1].eax, 0x40000010);
+    cpuid_add_timing(&t.c, 3000000);                   /* updates in place */
+    assert_int_equal(t.c.nent, 3);
+    assert_int_equal(t.e[2].eax, 3000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +197,7 @@ int main(void)
         cmocka_unit_test(errors),
         cmocka_unit_test(cpu_filter_dependencies),
         cmocka_unit_test(cpuid_filter_applies),
+        cmocka_unit_test(cpuid_timing_leaf),
     };
     return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }
