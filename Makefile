@@ -27,7 +27,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo check check-unit check-integration check-lab guest-linux guests bench bench-lab bench-smp clean
+.PHONY: all install deps run-demo check check-unit check-integration check-lab guest-linux guests bench bench-lab bench-smp bench-smp-lab clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -87,6 +87,10 @@ bench: all guests $(BUILD)/bench/startup $(BUILD)/bench/kvm_floor
 # SMP bring-up time and RSS per vCPU, kvmbox next to QEMU.
 bench-smp: all guests
 	BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) bench/smp.sh
+
+# The same bring-up inside the lab, where /dev/kvm has hardware semantics.
+bench-smp-lab: all guests guest-linux
+	bench/smp-lab.sh
 
 # The stock Debian kernel under kvmbox and QEMU inside the lab.
 bench-lab: all guests guest-linux
