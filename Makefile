@@ -37,9 +37,15 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
+# Test-side helpers (a guest's virtio driver, ...) shared by unit tests,
+# fuzz targets and benchmarks.
+SUPPORT_SRCS := $(sort $(wildcard tests/support/*.c))
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(SUPPORT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -Itests/support -o $@ $< $(LIB_OBJS) $(SUPPORT_OBJS) \
+	    $(LDFLAGS) $(LDLIBS) -lcmocka
 
 # Test guests: freestanding, built the same way whatever SANITIZE says.
 include tests/guest/guest.mk

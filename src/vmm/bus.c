@@ -87,14 +87,20 @@ static const struct bus_range *find(const struct bus *b, uint64_t addr)
 
 bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, unsigned len, bool is_write)
 {
+    /* The handler runs outside the lock: a PCI configuration write may move
+     * a BAR on this very bus. Devices live as long as the VM's vCPUs, so a
+     * handler found here stays valid even if its range moves meanwhile. */
     pthread_rwlock_rdlock(&b->lock);
     const struct bus_range *r = find(b, addr);
     if (r && len <= r->len - (addr - r->base)) {
-        if (r->io)
-            r->io(r->opaque, addr - r->base, data, len, is_write);
+        bus_io_fn io = r->io;
+        void *opaque = r->opaque;
+        uint64_t offset = addr - r->base;
+        pthread_rwlock_unlock(&b->lock);
+        if (io)
+            io(opaque, offset, data, len, is_write);
         else if (!is_write)
             memset(data, 0xff, len);
-        pthread_rwlock_unlock(&b->lock);
         return true;
     }
     pthread_rwlock_unlock(&b->lock);
