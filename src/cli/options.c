@@ -9,7 +9,7 @@
 
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
-    OPT_CPU_FILTER, OPT_VERSION,
+    OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK,
 };
 
 static const struct option long_opts[] = {
@@ -20,6 +20,8 @@ static const struct option long_opts[] = {
     { "cpus", required_argument, NULL, OPT_CPUS },
     { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
+    { "rng", no_argument, NULL, OPT_RNG },
+    { "disk", required_argument, NULL, OPT_DISK },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -41,6 +43,9 @@ void options_usage(FILE *out)
           "  --cpus N           number of vCPUs (default 1)\n"
           "  --debug-exit       exit device at port 0xf4: writing V exits with (V<<1)|1\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
+          "  --disk path=FILE[,readonly=on][,serial=ID]\n"
+          "                     a virtio-blk disk (repeatable; the file is locked)\n"
+          "  --rng              a virtio-rng device fed from the host's getrandom\n"
           "  -v, --verbose      log to stderr what kvmbox does\n"
           "  -h, --help         this help\n"
           "      --version      print the version\n"
@@ -126,6 +131,62 @@ static int parse_initrds(const char *arg, struct vm_config *cfg, char *buf, size
     return 0;
 }
 
+/* "path=FILE[,readonly=on|off][,serial=ID]"; a bare FILE is a path. */
+static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->ndisks == CONFIG_MAX_DISKS) {
+        snprintf(err, errlen, "at most %d --disk options", CONFIG_MAX_DISKS);
+        return -1;
+    }
+    struct disk_config *d = &cfg->disks[cfg->ndisks];
+    memset(d, 0, sizeof *d);
+    const char *p = arg;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        size_t klen = eq ? (size_t)(eq - p) : 0;
+        const char *val = eq ? eq + 1 : p;
+        size_t vlen = eq ? n - klen - 1 : n;
+        if (!eq || (klen == 4 && !strncmp(p, "path", 4))) {
+            if (vlen == 0 || vlen >= sizeof d->path) {
+                snprintf(err, errlen, "--disk '%s': bad path", arg);
+                return -1;
+            }
+            memcpy(d->path, val, vlen);
+            d->path[vlen] = 0;
+        } else if (klen == 8 && !strncmp(p, "readonly", 8)) {
+            if (vlen == 2 && !strncmp(val, "on", 2))
+                d->readonly = true;
+            else if (vlen == 3 && !strncmp(val, "off", 3))
+                d->readonly = false;
+            else {
+                snprintf(err, errlen, "--disk '%s': readonly= takes on or off", arg);
+                return -1;
+            }
+        } else if (klen == 6 && !strncmp(p, "serial", 6)) {
+            if (vlen > CONFIG_DISK_SERIAL_MAX) {
+                snprintf(err, errlen, "--disk '%s': serial= is at most %d characters", arg,
+                         CONFIG_DISK_SERIAL_MAX);
+                return -1;
+            }
+            memcpy(d->serial, val, vlen);
+            d->serial[vlen] = 0;
+        } else {
+            snprintf(err, errlen, "--disk '%s': unknown key '%.*s' (path, readonly, serial)", arg,
+                     (int)klen, p);
+            return -1;
+        }
+        p += n + (end ? 1 : 0);
+    }
+    if (!d->path[0]) {
+        snprintf(err, errlen, "--disk '%s' needs path=FILE", arg);
+        return -1;
+    }
+    cfg->ndisks++;
+    return 0;
+}
+
 enum options_result options_parse_run(int argc, char **argv, struct vm_config *cfg,
                                       char *buf, size_t buflen, char *err, size_t errlen)
 {
@@ -156,6 +217,11 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
         case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
         case OPT_CPU_FILTER:
             if (cpu_filter_parse(optarg, &cfg->cpu_filter, err, errlen) < 0)
+                return OPTIONS_ERROR;
+            break;
+        case OPT_RNG: cfg->rng = true; break;
+        case OPT_DISK:
+            if (parse_disk(optarg, cfg, err, errlen) < 0)
                 return OPTIONS_ERROR;
             break;
         case 'v': cfg->verbose = true; break;

@@ -8,7 +8,9 @@
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/rtc.h"
+#include "devices/pci/pci.h"
 #include "devices/serial.h"
+#include "devices/virtio/rng.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "vmm/cpuid.h"
@@ -116,6 +118,7 @@ static int open_kvm(struct vm *vm, const char *path)
         { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
         { KVM_CAP_PIT2, "KVM_CAP_PIT2" },
         { KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+        { KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
         { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
         { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
     };
@@ -204,6 +207,34 @@ static int add_device(struct vm *vm, const struct device *d)
     return 0;
 }
 
+/* Where PCI lives: ECAM and 32-bit BARs in the hole below 4 GiB, 64-bit
+ * BARs from the first GiB boundary above RAM. */
+static struct pci_layout pci_layout_for(const struct guest_mem *mem)
+{
+    uint64_t top = LAYOUT_4G;
+    for (unsigned i = 0; i < mem->nregions; i++)
+        if (mem->regions[i].gpa + mem->regions[i].size > top)
+            top = mem->regions[i].gpa + mem->regions[i].size;
+    top = (top + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
+    return (struct pci_layout){
+        .ecam_base = LAYOUT_PCI_ECAM_BASE,
+        .mmio32 = { LAYOUT_PCI_MMIO32_BASE, LAYOUT_PCI_MMIO32_SIZE },
+        .mmio64 = { top, LAYOUT_PCI_MMIO64_SIZE },
+    };
+}
+
+static int setup_pci_devices(struct vm *vm)
+{
+    struct device d;
+    struct pci_layout layout = pci_layout_for(&vm->mem);
+    vm->pci = pci_host_create(&vm->host, &layout, &d);
+    if (!vm->pci || add_device(vm, &d) < 0)
+        return -1;
+    if (vm->cfg->rng && (!virtio_rng_create(vm->pci, &d) || add_device(vm, &d) < 0))
+        return -1;
+    return 0;
+}
+
 static int setup_devices(struct vm *vm)
 {
     struct device d;
@@ -225,6 +256,10 @@ static int setup_devices(struct vm *vm)
     /* POST code port: written by firmware and some kernels as an I/O delay. */
     if (bus_register(&vm->pio, 0x80, 1, NULL, NULL, "post-code") < 0)
         goto fail;
+    if (setup_pci_devices(vm) < 0) {
+        log_error("cannot create the PCI devices");
+        return -1;
+    }
     return 0;
 fail:
     log_error("cannot create the legacy devices");
@@ -298,7 +333,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     }
 
     /* Platform tables first: the loaders hand the RSDP to the kernel. */
-    uint64_t rsdp = acpi_build(&vm->mem, cfg->cpus);
+    struct pci_layout pci = pci_layout_for(&vm->mem);
+    uint64_t rsdp = acpi_build(&vm->mem, cfg->cpus, &pci);
     if (!rsdp || mptable_build(&vm->mem, cfg->cpus) < 0) {
         log_error("memory too small for the ACPI and MP tables");
         goto out;

@@ -16,6 +16,7 @@
 #define VM_MAX_DEVICES 16
 
 struct vcpu;
+struct pci_host;
 struct serial;
 struct kvm_cpuid2;
 
@@ -29,6 +30,7 @@ struct vm {
     struct device devices[VM_MAX_DEVICES];
     unsigned ndevices;
     struct serial *serial;
+    struct pci_host *pci;
     struct kvm_cpuid2 *cpuid;
     struct vcpu *vcpus;
     unsigned nvcpus;

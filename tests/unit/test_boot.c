@@ -101,20 +101,22 @@ static void e820_layouts(void **state)
     (void)state;
     struct e820_entry m[E820_MAX];
     unsigned n = e820_build(512 * MB, m);
-    assert_int_equal(n, 4);
+    assert_int_equal(n, 5);
     assert_int_equal(m[0].addr, 0);
     assert_int_equal(m[0].size, LAYOUT_EBDA_START);
     assert_int_equal(m[0].type, E820_RAM);
     assert_int_equal(m[1].type, E820_RESERVED);
     assert_int_equal(m[2].addr, MB);
     assert_int_equal(m[2].addr + m[2].size, 512 * MB);
-    assert_int_equal(m[3].addr, LAYOUT_IOAPIC_BASE);
-    assert_int_equal(m[3].addr + m[3].size, LAYOUT_4G);
+    assert_int_equal(m[3].addr, LAYOUT_PCI_ECAM_BASE);       /* MCFG's window */
+    assert_int_equal(m[3].type, E820_RESERVED);
+    assert_int_equal(m[4].addr, LAYOUT_IOAPIC_BASE);
+    assert_int_equal(m[4].addr + m[4].size, LAYOUT_4G);
     n = e820_build(64ULL << 30, m);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 6);
     assert_int_equal(m[2].addr + m[2].size, LAYOUT_MMIO_HOLE_START);
-    assert_int_equal(m[4].addr, LAYOUT_4G);
-    assert_int_equal(m[4].size, (64ULL << 30) - LAYOUT_MMIO_HOLE_START);
+    assert_int_equal(m[5].addr, LAYOUT_4G);
+    assert_int_equal(m[5].size, (64ULL << 30) - LAYOUT_MMIO_HOLE_START);
     uint64_t ram = 0;
     for (unsigned i = 0; i < n; i++) {
         if (m[i].type == E820_RAM)
@@ -148,7 +150,7 @@ static void bzimage_boot_params(void **state)
     assert_true(bp->hdr.loadflags & LOADFLAG_LOADED_HIGH);
     assert_int_equal(bp->hdr.cmd_line_ptr, LAYOUT_CMDLINE);
     assert_string_equal(guest_mem_ptr(&f.mem, LAYOUT_CMDLINE, 1), "console=ttyS0 hello");
-    assert_int_equal(bp->e820_entries, 4);
+    assert_int_equal(bp->e820_entries, 5);
     assert_int_equal(bp->e820_table[2].addr, MB);
     /* The initrd: page aligned, inside RAM, above the kernel, bytes intact. */
     assert_int_equal(bp->hdr.ramdisk_size, sizeof rd_data);
@@ -229,7 +231,7 @@ static void pvh_start_info(void **state)
     assert_int_equal(si->version, 1);
     assert_int_equal(si->rsdp_paddr, 0xe0000);
     assert_string_equal(guest_mem_ptr(&f.mem, si->cmdline_paddr, 1), "pvh cmdline");
-    assert_int_equal(si->memmap_entries, 4);
+    assert_int_equal(si->memmap_entries, 5);
     const struct hvm_memmap_table_entry *mm =
         guest_mem_ptr(&f.mem, si->memmap_paddr, 4 * sizeof *mm);
     assert_int_equal(mm[2].addr, MB);
@@ -304,7 +306,7 @@ static void multiboot_info(void **state)
     assert_int_equal(mbi->mem_upper, 15 * 1024);
     assert_string_equal(guest_mem_ptr(&f.mem, mbi->cmdline, 1), "test-image a=1");
     assert_string_equal(guest_mem_ptr(&f.mem, mbi->boot_loader_name, 1), "kvmbox");
-    assert_int_equal(mbi->mmap_length, 4 * sizeof(struct multiboot_mmap_entry));
+    assert_int_equal(mbi->mmap_length, 5 * sizeof(struct multiboot_mmap_entry));
     const struct multiboot_mod *mod = guest_mem_ptr(&f.mem, mbi->mods_addr, sizeof *mod);
     assert_int_equal(mbi->mods_count, 1);
     assert_int_equal(mod->mod_start, 0x103000);             /* page after bss_end */

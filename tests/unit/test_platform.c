@@ -6,6 +6,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/mptable.h"
 #include "devices/acpi_pm.h"
+#include "devices/pci/pci.h"
 #include "vmm/irq.h"
 
 #define MB (1ULL << 20)
@@ -27,7 +28,10 @@ static void acpi_tables(void **state)
         unsigned ncpus = counts[c];
         struct fake_host f;
         fake_host_init(&f, 16 * MB);
-        uint64_t rsdp_at = acpi_build(&f.mem, ncpus);
+        /* Every other count without PCI: no MCFG then. */
+        bool with_pci = c % 2 == 0;
+        struct pci_layout pci = { 0xe0000000, { 0xc0000000, 0x20000000 }, { 1ull << 32, 1ull << 36 } };
+        uint64_t rsdp_at = acpi_build(&f.mem, ncpus, with_pci ? &pci : NULL);
         assert_int_equal(rsdp_at, ACPI_RSDP_ADDR);
         const uint8_t *rsdp = guest_mem_ptr(&f.mem, rsdp_at, 36);
         assert_memory_equal(rsdp, "RSD PTR ", 8);
@@ -38,8 +42,8 @@ static void acpi_tables(void **state)
         const struct acpi_header *xsdt = table(&f, xsdt_at);
         assert_memory_equal(xsdt->signature, "XSDT", 4);
         unsigned n = (xsdt->length - sizeof *xsdt) / 8;
-        assert_int_equal(n, 2);
-        bool saw_madt = false, saw_fadt = false;
+        assert_int_equal(n, with_pci ? 3 : 2);
+        bool saw_madt = false, saw_fadt = false, saw_mcfg = false;
         for (unsigned i = 0; i < n; i++) {
             uint64_t at;
             memcpy(&at, (const uint8_t *)(xsdt + 1) + 8 * i, 8);
@@ -58,6 +62,12 @@ static void acpi_tables(void **state)
                 }
                 assert_ptr_equal(p, end);
                 assert_int_equal(lapics, ncpus);
+            } else if (!memcmp(t->signature, "MCFG", 4)) {
+                saw_mcfg = true;
+                uint64_t base;
+                memcpy(&base, (const uint8_t *)(t + 1) + 8, 8);
+                assert_int_equal(base, 0xe0000000);
+                assert_int_equal(t->length, sizeof *t + 8 + 16);
             } else if (!memcmp(t->signature, "FACP", 4)) {
                 saw_fadt = true;
                 uint32_t dsdt_at;
@@ -66,12 +76,18 @@ static void acpi_tables(void **state)
                 assert_memory_equal(dsdt->signature, "DSDT", 4);
                 const uint8_t *aml = (const uint8_t *)(dsdt + 1);
                 assert_memory_equal(aml, "\x08_S5_\x12", 6);
+                /* The host bridge, its windows and its routing, with PCI. */
+                size_t aml_len = dsdt->length - sizeof *dsdt;
+                bool pci0 = memmem(aml, aml_len, "PCI0", 4) && memmem(aml, aml_len, "_PRT", 4) &&
+                            memmem(aml, aml_len, "_CRS", 4);
+                assert_int_equal(pci0, with_pci);
                 uint32_t pm1a_cnt;
                 memcpy(&pm1a_cnt, (const uint8_t *)t + 64, 4);
                 assert_int_equal(pm1a_cnt, ACPI_PM1A_CNT);
             }
         }
         assert_true(saw_madt && saw_fadt);
+        assert_int_equal(saw_mcfg, with_pci);
         fake_host_destroy(&f);
     }
 }
@@ -116,7 +132,7 @@ static void tables_need_memory(void **state)
     (void)state;
     struct fake_host f;
     fake_host_init(&f, 512 * 1024);   /* no RAM at 0xe0000 */
-    assert_int_equal(acpi_build(&f.mem, 1), 0);
+    assert_int_equal(acpi_build(&f.mem, 1, NULL), 0);
     assert_int_equal(mptable_build(&f.mem, 1), -1);
     fake_host_destroy(&f);
 }

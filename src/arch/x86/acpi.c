@@ -1,5 +1,7 @@
 #include "arch/x86/acpi.h"
 
+#include "arch/x86/dsdt.h"
+
 #include "arch/x86/layout.h"
 #include "vmm/guest_mem.h"
 
@@ -79,12 +81,13 @@ struct madt_lapic { uint8_t type, length, processor_id, apic_id; uint32_t flags;
 struct madt_ioapic { uint8_t type, length, id, reserved; uint32_t address, gsi_base; } __attribute__((packed));
 struct madt_iso { uint8_t type, length, bus, source; uint32_t gsi; uint16_t flags; } __attribute__((packed));
 
-/* The whole DSDT body: Name (_S5_, Package (4) { 5, 5, 0, 0 }). kvmbox's
- * devices are all described by fixed tables or found by probing. */
-static const uint8_t dsdt_aml[] = {
-    0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP,
-    0x00, 0x00,
-};
+/* MCFG: one ECAM window for segment 0, bus 0. */
+struct mcfg_entry {
+    uint64_t base;
+    uint16_t segment;
+    uint8_t bus_start, bus_end;
+    uint32_t reserved;
+} __attribute__((packed));
 
 uint8_t acpi_checksum(const void *p, uint64_t len)
 {
@@ -119,13 +122,21 @@ static struct gas io_gas(uint16_t port, uint8_t bytes)
     return (struct gas){ 1, (uint8_t)(bytes * 8), 0, bytes, port };
 }
 
-uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus)
+uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layout *pci)
 {
+    struct aml dsdt_aml;
+    aml_init(&dsdt_aml);
+    dsdt_build(&dsdt_aml, ACPI_S5_SLP_TYP, pci);
+    if (dsdt_aml.failed) {
+        aml_free(&dsdt_aml);
+        return 0;
+    }
+    uint64_t ret = 0;
     uint64_t at = ACPI_RSDP_ADDR + 64;
     uint64_t facs_at = at;
     at += sizeof(struct facs);
     uint64_t dsdt_at = at;
-    uint32_t dsdt_len = (uint32_t)(sizeof(struct acpi_header) + sizeof dsdt_aml);
+    uint32_t dsdt_len = (uint32_t)(sizeof(struct acpi_header) + dsdt_aml.len);
     at = (at + dsdt_len + 15) & ~15ULL;
     uint64_t fadt_at = at;
     at = (at + sizeof(struct fadt) + 15) & ~15ULL;
@@ -134,14 +145,18 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus)
                                    ncpus * sizeof(struct madt_lapic) + sizeof(struct madt_ioapic) +
                                    sizeof(struct madt_iso));
     at = (at + madt_len + 15) & ~15ULL;
+    uint64_t mcfg_at = at;
+    uint32_t mcfg_len = pci ? (uint32_t)(sizeof(struct acpi_header) + 8 + sizeof(struct mcfg_entry)) : 0;
+    at = (at + mcfg_len + 15) & ~15ULL;
+    unsigned ntables = pci ? 3 : 2;
     uint64_t rsdt_at = at;
-    uint32_t rsdt_len = (uint32_t)sizeof(struct acpi_header) + 2 * 4;
+    uint32_t rsdt_len = (uint32_t)sizeof(struct acpi_header) + ntables * 4;
     at = (at + rsdt_len + 15) & ~15ULL;
     uint64_t xsdt_at = at;
-    uint32_t xsdt_len = (uint32_t)sizeof(struct acpi_header) + 2 * 8;
+    uint32_t xsdt_len = (uint32_t)sizeof(struct acpi_header) + ntables * 8;
     at += xsdt_len;
     if (at > ACPI_TABLES_END || !guest_mem_ptr(gm, ACPI_RSDP_ADDR, at - ACPI_RSDP_ADDR))
-        return 0;
+        goto out;
     guest_mem_fill(gm, ACPI_RSDP_ADDR, 0, at - ACPI_RSDP_ADDR);
 
     struct facs *facs = guest_mem_ptr(gm, facs_at, sizeof *facs);
@@ -151,7 +166,7 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus)
 
     struct acpi_header *dsdt = guest_mem_ptr(gm, dsdt_at, dsdt_len);
     header(dsdt, "DSDT", dsdt_len, 2);
-    memcpy(dsdt + 1, dsdt_aml, sizeof dsdt_aml);
+    memcpy(dsdt + 1, dsdt_aml.buf, dsdt_aml.len);
     seal(dsdt);
 
     /* A legacy (not hardware-reduced) FADT: SMI_CMD 0 means ACPI is always
@@ -202,16 +217,24 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus)
     memcpy(p, &iso, sizeof iso);
     seal(madt);
 
+    if (pci) {
+        struct acpi_header *mcfg = guest_mem_ptr(gm, mcfg_at, mcfg_len);
+        header(mcfg, "MCFG", mcfg_len, 1);
+        struct mcfg_entry e = { pci->ecam_base, 0, 0, 0, 0 };
+        memcpy((uint8_t *)(mcfg + 1) + 8, &e, sizeof e);
+        seal(mcfg);
+    }
+
     struct acpi_header *rsdt = guest_mem_ptr(gm, rsdt_at, rsdt_len);
     header(rsdt, "RSDT", rsdt_len, 1);
-    uint32_t r32[2] = { (uint32_t)fadt_at, (uint32_t)madt_at };
-    memcpy(rsdt + 1, r32, sizeof r32);
+    uint32_t r32[3] = { (uint32_t)fadt_at, (uint32_t)madt_at, (uint32_t)mcfg_at };
+    memcpy(rsdt + 1, r32, ntables * 4);
     seal(rsdt);
 
     struct acpi_header *xsdt = guest_mem_ptr(gm, xsdt_at, xsdt_len);
     header(xsdt, "XSDT", xsdt_len, 1);
-    uint64_t x64[2] = { fadt_at, madt_at };
-    memcpy(xsdt + 1, x64, sizeof x64);
+    uint64_t x64[3] = { fadt_at, madt_at, mcfg_at };
+    memcpy(xsdt + 1, x64, ntables * 8);
     seal(xsdt);
 
     struct rsdp *r = guest_mem_ptr(gm, ACPI_RSDP_ADDR, sizeof *r);
@@ -223,5 +246,8 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus)
     r->xsdt = xsdt_at;
     r->checksum = (uint8_t)(0 - acpi_checksum(r, 20));
     r->ext_checksum = (uint8_t)(0 - acpi_checksum(r, sizeof *r));
-    return ACPI_RSDP_ADDR;
+    ret = ACPI_RSDP_ADDR;
+out:
+    aml_free(&dsdt_aml);
+    return ret;
 }

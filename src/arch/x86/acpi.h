@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct pci_layout;
 
 #define ACPI_RSDP_ADDR 0xe0000ULL      /* 16-byte aligned, inside the BIOS scan range */
 #define ACPI_TABLES_END 0xf0000ULL
@@ -31,9 +32,10 @@ struct acpi_header {
     uint32_t creator_revision;
 } __attribute__((packed));
 
-/* Writes every table for `ncpus` vCPUs (APIC IDs 0..ncpus-1). Returns the
- * RSDP's address, or 0 if the tables do not fit. */
-uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus);
+/* Writes every table for `ncpus` vCPUs (APIC IDs 0..ncpus-1) and, if pci
+ * is given, the PCI host bridge (DSDT) and its ECAM window (MCFG).
+ * Returns the RSDP's address, or 0 if the tables do not fit. */
+uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layout *pci);
 /* Sum of `len` bytes, mod 256: 0 for a valid table. */
 uint8_t acpi_checksum(const void *p, uint64_t len);
 

@@ -15,6 +15,9 @@ unsigned e820_build(uint64_t ram_size, struct e820_entry *out)
                                     E820_RESERVED };
     if (low_end > LAYOUT_HIGH_START)
         out[n++] = (struct e820_entry){ LAYOUT_HIGH_START, low_end - LAYOUT_HIGH_START, E820_RAM };
+    /* The PCI ECAM window: reserved, which Linux requires before it
+     * trusts the MCFG table. */
+    out[n++] = (struct e820_entry){ LAYOUT_PCI_ECAM_BASE, LAYOUT_PCI_ECAM_SIZE, E820_RESERVED };
     /* IOAPIC, LAPIC, KVM's TSS and identity-map pages and the firmware
      * window: never to be used as RAM or handed out as PCI space. */
     out[n++] = (struct e820_entry){ LAYOUT_IOAPIC_BASE, LAYOUT_4G - LAYOUT_IOAPIC_BASE,

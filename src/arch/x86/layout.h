@@ -21,6 +21,12 @@
  * at 4 GiB, as on Cloud Hypervisor and Firecracker. */
 #define LAYOUT_MMIO_HOLE_START 0xc0000000ULL
 #define LAYOUT_4G              0x100000000ULL
+#define LAYOUT_PCI_MMIO32_BASE 0xc0000000ULL /* 32-bit BARs: 512 MiB */
+#define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL
+#define LAYOUT_PCI_ECAM_BASE   0xe0000000ULL /* bus 0's ECAM: 1 MiB, e820-reserved */
+#define LAYOUT_PCI_ECAM_SIZE   0x00100000ULL
+#define LAYOUT_PCI_MMIO64_ALIGN (1ULL << 30)  /* 64-bit BARs: above RAM, from a GiB line */
+#define LAYOUT_PCI_MMIO64_SIZE (64ULL << 30)
 #define LAYOUT_IOAPIC_BASE     0xfec00000ULL
 #define LAYOUT_LAPIC_BASE      0xfee00000ULL
 

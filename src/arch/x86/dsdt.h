@@ -1,0 +1,13 @@
+/* The DSDT's body: \_S5 for power-off and, with PCI, the host bridge
+ * \_SB.PCI0 with its bus, I/O and memory windows (_CRS) and the INTx
+ * routing of every slot to IOAPIC pins (_PRT). */
+#ifndef KVMBOX_ARCH_X86_DSDT_H
+#define KVMBOX_ARCH_X86_DSDT_H
+
+#include "arch/x86/aml.h"
+#include "devices/pci/pci.h"
+
+/* pci may be NULL: no PCI bus. */
+void dsdt_build(struct aml *a, uint8_t s5_slp_typ, const struct pci_layout *pci);
+
+#endif

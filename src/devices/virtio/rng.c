@@ -1,0 +1,97 @@
+#include "devices/virtio/rng.h"
+
+#include "devices/virtio/virtio_pci.h"
+#include "devices/virtio/worker.h"
+#include "util/log.h"
+
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#define RNG_QUEUE_SIZE 256
+#define CLASS_OTHER 0xff0000
+/* What one request may take: bounds the time a hostile driver can keep
+ * the worker in getrandom with one huge buffer. */
+#define RNG_MAX_PER_REQUEST (64u * 1024)
+
+struct rng {
+    struct virtio_pci *vp;
+    struct virtio_worker worker;
+    struct virtq_chain chain;
+};
+
+static void fill(struct rng *r)
+{
+    struct virtq *q = virtio_pci_queue(r->vp, 0);
+    int got;
+    bool pushed = false;
+    do {
+        virtq_set_kicks(q, false);
+        while ((got = virtq_pop(q, &r->chain)) == 1) {
+            uint32_t written = 0;
+            for (unsigned i = 0; i < r->chain.nin && written < RNG_MAX_PER_REQUEST; i++) {
+                size_t want = r->chain.in[i].iov_len;
+                if (want > RNG_MAX_PER_REQUEST - written)
+                    want = RNG_MAX_PER_REQUEST - written;
+                ssize_t n = getrandom(r->chain.in[i].iov_base, want, 0);
+                if (n <= 0)
+                    break;
+                written += (uint32_t)n;
+            }
+            virtq_push(q, r->chain.head, written);
+            pushed = true;
+        }
+        virtq_set_kicks(q, true);
+    } while (got == 0 && virtq_has_work(q));
+    if (got < 0)
+        virtio_pci_needs_reset(r->vp, 0);
+    if (pushed)
+        virtio_pci_notify(r->vp, 0);
+}
+
+static void rng_event(void *dev, unsigned tag)
+{
+    (void)tag;
+    fill(dev);
+}
+
+static int rng_activate(void *dev)
+{
+    struct rng *r = dev;
+    worker_init(&r->worker, "virtio-rng", rng_event, r);
+    worker_add_fd(&r->worker, virtio_pci_kick_fd(r->vp, 0), 0, true);
+    return worker_start(&r->worker);
+}
+
+static void rng_reset(void *dev)
+{
+    struct rng *r = dev;
+    worker_stop(&r->worker);
+}
+
+static void rng_destroy(void *dev) { free(dev); }
+
+static const struct virtio_dev_ops rng_ops = {
+    .name = "virtio-rng",
+    .device_type = VIRTIO_ID_RNG,
+    .class_code = CLASS_OTHER,
+    .nqueues = 1,
+    .queue_size = RNG_QUEUE_SIZE,
+    .activate = rng_activate,
+    .reset = rng_reset,
+    .destroy = rng_destroy,
+};
+
+struct virtio_pci *virtio_rng_create(struct pci_host *bus, struct device *out)
+{
+    struct rng *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->vp = virtio_pci_create(bus, &rng_ops, r, 0);
+    if (!r->vp) {
+        free(r);
+        return NULL;
+    }
+    *out = (struct device){ &virtio_pci_device_ops, r->vp };
+    return r->vp;
+}

@@ -1,0 +1,477 @@
+#include "devices/virtio/virtio_pci.h"
+
+#include "migration/state.h"
+#include "util/log.h"
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040   /* modern: 0x1040 + device type */
+#define VIRTIO_PCI_SUBSYS_ID 0x40       /* non-transitional devices: 0x40 and up */
+#define VIRTIO_PCI_REVISION 1
+#define PCI_CAP_ID_VNDR 0x09
+
+/* The 64-bit BAR's regions. */
+#define MSIX_BAR 1
+#define VIRTIO_BAR 4
+#define COMMON_OFF 0x0000
+#define COMMON_LEN 0x38
+#define ISR_OFF 0x1000
+#define DEVICE_OFF 0x2000
+#define DEVICE_LEN 0x1000
+#define NOTIFY_OFF 0x3000
+#define NOTIFY_MULTIPLIER 4
+#define VIRTIO_BAR_SIZE 0x4000
+
+#define ISR_QUEUE 0x1                   /* ISR bit 0: a queue interrupt */
+#define TRANSPORT_FEATURES                                                                        \
+    ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                       \
+     (1ull << VIRTIO_RING_F_EVENT_IDX))
+
+struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q) { return &vp->vqs[q]; }
+int virtio_pci_kick_fd(const struct virtio_pci *vp, unsigned q) { return vp->kick_fd[q]; }
+
+bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)
+{
+    return bit < 64 && (vp->driver_features & (1ull << bit));
+}
+
+/* Interrupt delivery: the vector the driver chose, else INTx with the ISR. */
+static void interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
+{
+    if (msix_enabled(&vp->msix)) {
+        if (vector != MSIX_NO_VECTOR)
+            msix_notify(&vp->msix, vector);
+        return;
+    }
+    __atomic_fetch_or(&vp->isr, isr_bit, __ATOMIC_SEQ_CST);
+    pci_dev_set_intx(&vp->pci, true);
+}
+
+void virtio_pci_notify(struct virtio_pci *vp, unsigned q)
+{
+    if (q < vp->ops->nqueues && virtq_should_notify(&vp->vqs[q]))
+        interrupt(vp, vp->queue_vector[q], ISR_QUEUE);
+}
+
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+    __atomic_fetch_add(&vp->config_generation, 1, __ATOMIC_SEQ_CST);
+    interrupt(vp, vp->msix_config, VIRTIO_PCI_ISR_CONFIG);
+}
+
+void virtio_pci_needs_reset(struct virtio_pci *vp, unsigned q)
+{
+    log_warn("%s: queue %u: %s; the device needs a reset", vp->ops->name, q,
+             vp->vqs[q].error ? vp->vqs[q].error : "error");
+    __atomic_fetch_or(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+    virtio_pci_config_changed(vp);
+}
+
+/* Back to the state after power-on: device stopped, queues forgotten. */
+static void reset_locked(struct virtio_pci *vp)
+{
+    if (vp->active && vp->ops->reset)
+        vp->ops->reset(vp->dev);
+    vp->active = false;
+    vp->status = 0;
+    vp->driver_features = 0;
+    vp->device_feature_select = vp->driver_feature_select = 0;
+    vp->queue_select = 0;
+    vp->msix_config = MSIX_NO_VECTOR;
+    __atomic_store_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
+    for (unsigned q = 0; q < vp->ops->nqueues; q++) {
+        virtq_reset(&vp->vqs[q], vp->ops->queue_size);
+        vp->queue_vector[q] = MSIX_NO_VECTOR;
+    }
+}
+
+static void set_status(struct virtio_pci *vp, uint8_t v)
+{
+    if (v == 0) {
+        reset_locked(vp);
+        return;
+    }
+    if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+        /* Only features we offered, and the modern interface. */
+        if ((vp->driver_features & ~vp->device_features) ||
+            !(vp->driver_features & (1ull << VIRTIO_F_VERSION_1)))
+            v &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
+    }
+    bool start = (v & VIRTIO_CONFIG_S_DRIVER_OK) && !(vp->status & VIRTIO_CONFIG_S_DRIVER_OK);
+    vp->status = (uint8_t)(v | (vp->status & VIRTIO_CONFIG_S_NEEDS_RESET));
+    if (!start)
+        return;
+    bool ok = true;
+    for (unsigned q = 0; q < vp->ops->nqueues; q++) {
+        struct virtq *vq = &vp->vqs[q];
+        if (vq->ready && virtq_start(vq, pci_dev_host(&vp->pci)->mem,
+                                     virtio_pci_has_feature(vp, VIRTIO_RING_F_EVENT_IDX),
+                                     virtio_pci_has_feature(vp, VIRTIO_RING_F_INDIRECT_DESC)) < 0) {
+            log_warn("%s: queue %u: %s", vp->ops->name, q, vq->error);
+            ok = false;
+        }
+    }
+    if (ok && vp->ops->activate && vp->ops->activate(vp->dev) < 0)
+        ok = false;
+    vp->active = ok;
+    if (!ok)
+        vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+}
+
+static uint64_t get_le(const uint8_t *d, unsigned len)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < len; i++)
+        v |= (uint64_t)d[i] << (8 * i);
+    return v;
+}
+
+static void put_le(uint8_t *d, unsigned len, uint64_t v)
+{
+    for (unsigned i = 0; i < len; i++)
+        d[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Reads or writes part of a 64-bit queue address field. */
+static void addr_access(uint64_t *field, unsigned part_off, uint8_t *data, unsigned len,
+                        bool is_write, bool writable)
+{
+    unsigned shift = 8 * part_off;
+    if (!is_write) {
+        put_le(data, len, *field >> shift);
+        return;
+    }
+    if (!writable)
+        return;
+    uint64_t mask = (len == 8 ? ~0ull : ((1ull << (8 * len)) - 1)) << shift;
+    *field = (*field & ~mask) | ((get_le(data, len) << shift) & mask);
+}
+
+static void common_io(struct virtio_pci *vp, unsigned off, uint8_t *data, unsigned len,
+                      bool is_write)
+{
+    uint64_t v = is_write ? get_le(data, len) : 0;
+    uint64_t r = 0;
+    unsigned qs = vp->queue_select;
+    struct virtq *q = qs < vp->ops->nqueues ? &vp->vqs[qs] : NULL;
+    /* Queue fields may change only while the queue is not enabled. */
+    bool q_writable = q && !q->ready;
+    switch (off) {
+    case VIRTIO_PCI_COMMON_DFSELECT:
+        if (is_write) vp->device_feature_select = (uint32_t)v;
+        r = vp->device_feature_select;
+        break;
+    case VIRTIO_PCI_COMMON_DF:
+        r = vp->device_feature_select < 2 ? (uint32_t)(vp->device_features >> (32 * vp->device_feature_select)) : 0;
+        break;
+    case VIRTIO_PCI_COMMON_GFSELECT:
+        if (is_write) vp->driver_feature_select = (uint32_t)v;
+        r = vp->driver_feature_select;
+        break;
+    case VIRTIO_PCI_COMMON_GF:
+        if (vp->driver_feature_select < 2) {
+            unsigned sh = 32 * vp->driver_feature_select;
+            if (is_write && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK))
+                vp->driver_features = (vp->driver_features & ~(0xffffffffull << sh)) | ((v & 0xffffffffull) << sh);
+            r = (uint32_t)(vp->driver_features >> sh);
+        }
+        break;
+    case VIRTIO_PCI_COMMON_MSIX:
+        if (is_write) vp->msix_config = (uint16_t)v < vp->msix.nvec ? (uint16_t)v : MSIX_NO_VECTOR;
+        r = vp->msix_config;
+        break;
+    case VIRTIO_PCI_COMMON_NUMQ: r = vp->ops->nqueues; break;
+    case VIRTIO_PCI_COMMON_STATUS:
+        if (is_write) set_status(vp, (uint8_t)v);
+        r = vp->status;
+        break;
+    case VIRTIO_PCI_COMMON_CFGGENERATION: r = __atomic_load_n(&vp->config_generation, __ATOMIC_SEQ_CST); break;
+    case VIRTIO_PCI_COMMON_Q_SELECT:
+        if (is_write) vp->queue_select = (uint16_t)v;
+        r = vp->queue_select;
+        break;
+    case VIRTIO_PCI_COMMON_Q_SIZE:
+        /* Any size up to the maximum; the ring code takes it modulo. */
+        if (is_write && q_writable && v >= 1 && v <= vp->ops->queue_size) q->size = (uint16_t)v;
+        r = q ? q->size : 0;
+        break;
+    case VIRTIO_PCI_COMMON_Q_MSIX:
+        if (is_write && q) vp->queue_vector[qs] = (uint16_t)v < vp->msix.nvec ? (uint16_t)v : MSIX_NO_VECTOR;
+        r = q ? vp->queue_vector[qs] : MSIX_NO_VECTOR;
+        break;
+    case VIRTIO_PCI_COMMON_Q_ENABLE:
+        if (is_write && q && v == 1) q->ready = true;     /* 0 is not allowed (spec 4.1.4.3.2) */
+        r = q ? q->ready : 0;
+        break;
+    case VIRTIO_PCI_COMMON_Q_NOFF: r = q ? qs : 0; break;
+    default:
+        if (q && off >= VIRTIO_PCI_COMMON_Q_DESCLO && off + len <= VIRTIO_PCI_COMMON_Q_USEDHI + 4) {
+            unsigned field = (off - VIRTIO_PCI_COMMON_Q_DESCLO) / 8, part = (off - VIRTIO_PCI_COMMON_Q_DESCLO) % 8;
+            uint64_t *f = field == 0 ? &q->desc_gpa : field == 1 ? &q->avail_gpa : &q->used_gpa;
+            if (part + len <= 8) {
+                addr_access(f, part, data, len, is_write, q_writable);
+                return;
+            }
+        }
+        break;
+    }
+    if (!is_write)
+        put_le(data, len, r);
+}
+
+/* The BAR with the virtio regions. */
+static void virtio_bar_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+    struct virtio_pci *vp = opaque;
+    if (offset + len <= COMMON_OFF + COMMON_LEN) {
+        pthread_mutex_lock(&vp->lock);
+        common_io(vp, (unsigned)(offset - COMMON_OFF), data, len, is_write);
+        pthread_mutex_unlock(&vp->lock);
+    } else if (offset == ISR_OFF && len == 1) {
+        if (is_write)
+            return;
+        /* Reading the ISR clears it and lowers INTx. */
+        data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
+        pci_dev_set_intx(&vp->pci, false);
+    } else if (offset >= DEVICE_OFF && offset + len <= DEVICE_OFF + vp->ops->config_size) {
+        unsigned o = (unsigned)(offset - DEVICE_OFF);
+        pthread_mutex_lock(&vp->lock);
+        if (is_write && vp->ops->config_write)
+            vp->ops->config_write(vp->dev, o, data, len);
+        else if (!is_write && vp->ops->config_read)
+            vp->ops->config_read(vp->dev, o, data, len);
+        else if (!is_write)
+            memset(data, 0, len);
+        pthread_mutex_unlock(&vp->lock);
+    } else if (offset >= NOTIFY_OFF && offset < NOTIFY_OFF + NOTIFY_MULTIPLIER * vp->ops->nqueues) {
+        /* Reaches here only where KVM could not take it as an ioeventfd. */
+        unsigned q = (unsigned)(offset - NOTIFY_OFF) / NOTIFY_MULTIPLIER;
+        uint64_t one = 1;
+        if (is_write && write(vp->kick_fd[q], &one, sizeof one) < 0)
+            log_debug("%s: kick eventfd: write failed", vp->ops->name);
+        if (!is_write)
+            memset(data, 0, len);
+    } else if (!is_write) {
+        memset(data, 0, len);
+    }
+}
+
+/* The notify region moved with its BAR: move the ioeventfds along. */
+static void bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr, bool mapped)
+{
+    struct virtio_pci *vp = (struct virtio_pci *)d;
+    const struct dev_host *h = pci_dev_host(d);
+    if (bar != VIRTIO_BAR || !h->ioeventfd)
+        return;
+    for (unsigned q = 0; q < vp->ops->nqueues; q++) {
+        if (vp->kick_bound[q])
+            h->ioeventfd(h->ctx, vp->kick_fd[q], vp->notify_base + NOTIFY_OFF + NOTIFY_MULTIPLIER * q,
+                         2, false, false);
+        vp->kick_bound[q] = mapped && h->ioeventfd(h->ctx, vp->kick_fd[q],
+                                                   addr + NOTIFY_OFF + NOTIFY_MULTIPLIER * q, 2,
+                                                   false, true) == 0;
+    }
+    vp->notify_base = addr;
+}
+
+/* VIRTIO_PCI_CAP_PCI_CFG: a window into the BARs through configuration
+ * space, for drivers that cannot map them. */
+static unsigned pci_cfg_cap_offset(const struct virtio_pci *vp)
+{
+    unsigned p = vp->pci.cfg[PCI_CAP_PTR];
+    while (p) {
+        if (vp->pci.cfg[p] == PCI_CAP_ID_VNDR && vp->pci.cfg[p + 3] == VIRTIO_PCI_CAP_PCI_CFG)
+            return p;
+        p = vp->pci.cfg[p + 1];
+    }
+    return 0;
+}
+
+static bool window(struct virtio_pci *vp, unsigned cap, unsigned off, unsigned len,
+                   uint32_t *bar_off, unsigned *wlen)
+{
+    unsigned data = cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+    if (!cap || off >= data + 4 || off + len <= data)
+        return false;
+    uint8_t bar = vp->pci.cfg[cap + offsetof(struct virtio_pci_cap, bar)];
+    *bar_off = pci_cfg_get32(&vp->pci, cap + offsetof(struct virtio_pci_cap, offset));
+    *wlen = pci_cfg_get32(&vp->pci, cap + offsetof(struct virtio_pci_cap, length));
+    return bar == VIRTIO_BAR && (*wlen == 1 || *wlen == 2 || *wlen == 4) &&
+           *bar_off + *wlen <= VIRTIO_BAR_SIZE && !(*bar_off & (*wlen - 1));
+}
+
+static void cfg_window_read(struct pci_dev *d, unsigned off, unsigned len)
+{
+    struct virtio_pci *vp = (struct virtio_pci *)d;
+    unsigned cap = pci_cfg_cap_offset(vp), wlen;
+    uint32_t bar_off;
+    if (window(vp, cap, off, len, &bar_off, &wlen))
+        virtio_bar_io(vp, bar_off, &d->cfg[cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+                      wlen, false);
+}
+
+static void config_written(struct pci_dev *d, unsigned off, unsigned len)
+{
+    struct virtio_pci *vp = (struct virtio_pci *)d;
+    msix_config_written(&vp->msix, off, len);
+    unsigned cap = pci_cfg_cap_offset(vp), wlen;
+    uint32_t bar_off;
+    if (window(vp, cap, off, len, &bar_off, &wlen))
+        virtio_bar_io(vp, bar_off, &d->cfg[cap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)],
+                      wlen, true);
+}
+
+static const struct pci_dev_ops virtio_pci_ops = {
+    .config_read = cfg_window_read, .config_written = config_written, .bar_moved = bar_moved,
+};
+
+static void add_virtio_cap(struct virtio_pci *vp, uint8_t type, uint32_t off, uint32_t len,
+                           unsigned extra)
+{
+    struct {
+        struct virtio_pci_cap cap;
+        uint32_t extra;
+    } __attribute__((packed)) c = { 0 };
+    c.cap.cap_len = (uint8_t)(sizeof c.cap + extra);
+    c.cap.cfg_type = type;
+    c.cap.bar = type == VIRTIO_PCI_CAP_PCI_CFG ? 0 : VIRTIO_BAR;
+    c.cap.offset = off;
+    c.cap.length = len;
+    if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
+        c.extra = NOTIFY_MULTIPLIER;
+    unsigned at = pci_dev_add_cap(&vp->pci, PCI_CAP_ID_VNDR, &c, sizeof c.cap + extra);
+    if (at && type == VIRTIO_PCI_CAP_PCI_CFG) {
+        /* The window's BAR, offset, length and data are the driver's. */
+        vp->pci.wmask[at + offsetof(struct virtio_pci_cap, bar)] = 0xff;
+        memset(&vp->pci.wmask[at + offsetof(struct virtio_pci_cap, offset)], 0xff, 8);
+        memset(&vp->pci.wmask[at + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)], 0xff, 4);
+    }
+}
+
+struct virtio_pci *virtio_pci_create(struct pci_host *bus, const struct virtio_dev_ops *ops,
+                                     void *dev, uint64_t features)
+{
+    if (ops->nqueues == 0 || ops->nqueues > VIRTIO_MAX_QUEUES || ops->config_size > DEVICE_LEN)
+        return NULL;
+    struct virtio_pci *vp = calloc(1, sizeof *vp);
+    if (!vp)
+        return NULL;
+    vp->ops = ops;
+    vp->dev = dev;
+    vp->device_features = features | TRANSPORT_FEATURES;
+    pthread_mutex_init(&vp->lock, NULL);
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+        vp->kick_fd[q] = -1;
+    struct pci_dev *d = &vp->pci;
+    pci_dev_init(d, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_type),
+                 ops->class_code, VIRTIO_PCI_REVISION, VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYS_ID);
+    d->ops = &virtio_pci_ops;
+    d->cfg[PCI_INT_PIN] = 1;                       /* INTA */
+    pci_dev_add_bar(d, VIRTIO_BAR, VIRTIO_BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH,
+                    virtio_bar_io, vp, ops->name);
+    add_virtio_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF, COMMON_LEN, 0);
+    add_virtio_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 1, 0);
+    if (ops->config_size)
+        add_virtio_cap(vp, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size, 0);
+    add_virtio_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULTIPLIER * ops->nqueues, 4);
+    add_virtio_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, 4);
+    /* One vector per queue plus the configuration vector. */
+    if (msix_init(&vp->msix, d, ops->nqueues + 1, MSIX_BAR) < 0)
+        goto fail;
+    for (unsigned q = 0; q < ops->nqueues; q++) {
+        vp->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vp->kick_fd[q] < 0)
+            goto fail;
+    }
+    reset_locked(vp);
+    if (pci_host_add(bus, d) < 0 || msix_connect(&vp->msix) < 0)
+        goto fail;
+    return vp;
+fail:
+    log_error("%s: cannot create its virtio PCI device", ops->name);
+    vp->dev = NULL;                  /* still the caller's to free */
+    virtio_pci_destroy(vp);
+    return NULL;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+    if (!vp)
+        return;
+    if (vp->active && vp->ops->reset)
+        vp->ops->reset(vp->dev);
+    if (vp->dev && vp->ops->destroy)
+        vp->ops->destroy(vp->dev);
+    msix_destroy(&vp->msix);
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+        if (vp->kick_fd[q] >= 0)
+            close(vp->kick_fd[q]);
+    pthread_mutex_destroy(&vp->lock);
+    free(vp);
+}
+
+static void vp_save(const void *opaque, struct state_writer *w)
+{
+    const struct virtio_pci *vp = opaque;
+    state_begin(w, vp->ops->name, 1);
+    state_put_u64(w, vp->driver_features);
+    state_put_u32(w, vp->device_feature_select);
+    state_put_u32(w, vp->driver_feature_select);
+    state_put_u16(w, vp->msix_config);
+    state_put_u8(w, vp->status);
+    state_put_u8(w, vp->config_generation);
+    state_put_u16(w, vp->queue_select);
+    state_put_u8(w, vp->isr);
+    for (unsigned q = 0; q < vp->ops->nqueues; q++) {
+        virtq_save(&vp->vqs[q], w);
+        state_put_u16(w, vp->queue_vector[q]);
+    }
+    msix_save(&vp->msix, w);
+    if (vp->ops->save)
+        vp->ops->save(vp->dev, w);
+    state_end(w);
+}
+
+static int vp_load(void *opaque, struct state_reader *r)
+{
+    struct virtio_pci *vp = opaque;
+    uint32_t version;
+    if (state_open(r, vp->ops->name, &version) < 0 || version != 1)
+        return -1;
+    pthread_mutex_lock(&vp->lock);
+    reset_locked(vp);
+    vp->driver_features = state_get_u64(r);
+    vp->device_feature_select = state_get_u32(r);
+    vp->driver_feature_select = state_get_u32(r);
+    vp->msix_config = state_get_u16(r);
+    uint8_t status = state_get_u8(r);
+    vp->config_generation = state_get_u8(r);
+    vp->queue_select = state_get_u16(r);
+    vp->isr = state_get_u8(r);
+    for (unsigned q = 0; q < vp->ops->nqueues; q++) {
+        virtq_load(&vp->vqs[q], r);
+        vp->queue_vector[q] = state_get_u16(r);
+    }
+    int ret = msix_load(&vp->msix, r);
+    if (ret == 0 && vp->ops->load)
+        ret = vp->ops->load(vp->dev, r);
+    /* Restart a running device exactly as the driver left it. */
+    vp->status = status & (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
+    if (ret == 0 && (status & VIRTIO_CONFIG_S_DRIVER_OK))
+        set_status(vp, status);
+    pthread_mutex_unlock(&vp->lock);
+    return ret < 0 ? -1 : state_close(r);
+}
+
+static void vp_destroy(void *opaque) { virtio_pci_destroy(opaque); }
+
+const struct device_ops virtio_pci_device_ops = {
+    .name = "virtio-pci", .save = vp_save, .load = vp_load, .destroy = vp_destroy,
+};

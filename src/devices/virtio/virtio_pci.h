@@ -1,0 +1,80 @@
+/* The virtio 1.x PCI transport (modern interface only, virtio 1.x 4.1):
+ * common, notify, ISR, device and PCI-window configuration capabilities in
+ * a 64-bit BAR, MSI-X in a 32-bit one, INTx as the fallback. A device
+ * (blk, net, console, rng) supplies a struct virtio_dev_ops and uses the
+ * queues and notify helpers here; it never sees PCI. */
+#ifndef KVMBOX_DEVICES_VIRTIO_VIRTIO_PCI_H
+#define KVMBOX_DEVICES_VIRTIO_VIRTIO_PCI_H
+
+#include "devices/pci/msix.h"
+#include "devices/pci/pci.h"
+#include "devices/virtio/virtqueue.h"
+
+#include <pthread.h>
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtio_pci;
+
+struct virtio_dev_ops {
+    const char *name;                /* state section name too */
+    uint16_t device_type;            /* VIRTIO_ID_* */
+    uint32_t class_code;
+    unsigned nqueues;
+    uint16_t queue_size;
+    unsigned config_size;
+    /* Device-specific configuration space, little-endian. */
+    void (*config_read)(void *dev, unsigned offset, uint8_t *data, unsigned len);
+    void (*config_write)(void *dev, unsigned offset, const uint8_t *data, unsigned len);
+    /* DRIVER_OK: the queues are set up; start serving them (usually a
+     * worker over virtio_pci_kick_fd). Returns 0, or -1 (NEEDS_RESET). */
+    int (*activate)(void *dev);
+    /* Reset by the driver, or VM teardown: stop serving, forget requests. */
+    void (*reset)(void *dev);
+    void (*save)(const void *dev, struct state_writer *w);
+    int (*load)(void *dev, struct state_reader *r);
+    void (*destroy)(void *dev);
+};
+
+struct virtio_pci {
+    struct pci_dev pci;
+    struct pci_msix msix;
+    const struct virtio_dev_ops *ops;
+    void *dev;
+    uint64_t device_features;
+    pthread_mutex_t lock;            /* the common configuration */
+    uint32_t device_feature_select, driver_feature_select;
+    uint64_t driver_features;
+    uint16_t msix_config;
+    uint8_t status, config_generation;
+    uint16_t queue_select;
+    uint8_t isr;
+    struct virtq vqs[VIRTIO_MAX_QUEUES];
+    uint16_t queue_vector[VIRTIO_MAX_QUEUES];
+    int kick_fd[VIRTIO_MAX_QUEUES];  /* eventfds, bound by ioeventfd where possible */
+    bool kick_bound[VIRTIO_MAX_QUEUES];
+    uint64_t notify_base;            /* where the notify region is now */
+    bool active;
+};
+
+/* Creates the transport for a device with `features` (device-specific
+ * bits; the transport adds VERSION_1, indirect descriptors and event
+ * index) and puts it on the PCI bus. Returns NULL after logging. */
+struct virtio_pci *virtio_pci_create(struct pci_host *bus, const struct virtio_dev_ops *ops,
+                                     void *dev, uint64_t features);
+void virtio_pci_destroy(struct virtio_pci *vp);
+
+struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q);
+int virtio_pci_kick_fd(const struct virtio_pci *vp, unsigned q);
+bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
+/* After pushing used buffers: interrupts the driver if it wants one. */
+void virtio_pci_notify(struct virtio_pci *vp, unsigned q);
+/* The device configuration changed (config interrupt, generation++). */
+void virtio_pci_config_changed(struct virtio_pci *vp);
+/* A queue broke (malformed ring): DEVICE_NEEDS_RESET and tell the driver. */
+void virtio_pci_needs_reset(struct virtio_pci *vp, unsigned q);
+
+/* The struct device for the VM's device list (save/load/destroy). */
+extern const struct device_ops virtio_pci_device_ops;
+
+#endif

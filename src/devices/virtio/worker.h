@@ -1,0 +1,36 @@
+/* A virtio device's own thread: it waits on the device's queue kicks (the
+ * eventfds that KVM signals through ioeventfd) and any other fds it adds
+ * (an io_uring completion eventfd, a TAP device), and calls the device for
+ * each. Requests are thus served off the vCPU threads. */
+#ifndef KVMBOX_DEVICES_VIRTIO_WORKER_H
+#define KVMBOX_DEVICES_VIRTIO_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WORKER_MAX_FDS 16
+
+typedef void (*worker_fn)(void *dev, unsigned tag);
+
+struct virtio_worker {
+    pthread_t thread;
+    bool running;
+    int epfd, stop_fd;
+    worker_fn fn;
+    void *dev;
+    const char *name;
+    int fds[WORKER_MAX_FDS];
+    bool used[WORKER_MAX_FDS];
+    bool drain[WORKER_MAX_FDS];      /* an eventfd: read it empty before calling */
+    unsigned nfds;
+};
+
+void worker_init(struct virtio_worker *w, const char *name, worker_fn fn, void *dev);
+/* Adds an fd before worker_start; `tag` comes back to fn. */
+int worker_add_fd(struct virtio_worker *w, int fd, unsigned tag, bool is_eventfd);
+int worker_start(struct virtio_worker *w);
+/* Stops and joins the thread, and forgets its fds (it closes none). */
+void worker_stop(struct virtio_worker *w);
+
+#endif
