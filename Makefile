@@ -58,7 +58,8 @@ install: $(BUILD)/kvmbox
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux
+	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux \
+	    e2fsprogs
 
 # Boots the PVH test guest, which reports what it was given and resets
 # (kvmbox exits 0): the quickest way to see kvmbox work.

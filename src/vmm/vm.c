@@ -10,6 +10,7 @@
 #include "devices/rtc.h"
 #include "devices/pci/pci.h"
 #include "devices/serial.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/rng.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -230,6 +231,12 @@ static int setup_pci_devices(struct vm *vm)
     vm->pci = pci_host_create(&vm->host, &layout, &d);
     if (!vm->pci || add_device(vm, &d) < 0)
         return -1;
+    for (unsigned i = 0; i < vm->cfg->ndisks; i++) {
+        struct blk *b = vm->disks[i];
+        vm->disks[i] = NULL;         /* the device owns it now, even on failure */
+        if (!virtio_blk_create(vm->pci, b, &d) || add_device(vm, &d) < 0)
+            return -1;
+    }
     if (vm->cfg->rng && (!virtio_rng_create(vm->pci, &d) || add_device(vm, &d) < 0))
         return -1;
     return 0;
@@ -314,6 +321,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     if (open_images(cfg, &kernel, initrds, &fmt) < 0)
         goto out;
     log_debug("kernel '%s': %s, %zu bytes", cfg->kernel, kernel_format_name(fmt), kernel.size);
+
+    /* Disks too are opened and locked before KVM is asked for anything. */
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        if (!(vm->disks[i] = blk_open(&cfg->disks[i])))
+            goto out;
 
     vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->wake_fd < 0) {

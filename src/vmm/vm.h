@@ -13,10 +13,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define VM_MAX_DEVICES 16
+#define VM_MAX_DEVICES 32
 
 struct vcpu;
 struct pci_host;
+struct blk;
 struct serial;
 struct kvm_cpuid2;
 
@@ -31,6 +32,7 @@ struct vm {
     unsigned ndevices;
     struct serial *serial;
     struct pci_host *pci;
+    struct blk *disks[CONFIG_MAX_DISKS];   /* opened, until handed to a device */
     struct kvm_cpuid2 *cpuid;
     struct vcpu *vcpus;
     unsigned nvcpus;

@@ -3,6 +3,8 @@
  * stop request kicks and joins every vCPU thread. */
 #include "vmm/vm.h"
 
+#include "devices/virtio/blk.h"
+
 #include "devices/serial.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
@@ -142,6 +144,10 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = vm->ndevices; i-- > 0;)
         vm->devices[i].ops->destroy(vm->devices[i].dev);
     vm->ndevices = 0;
+    for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++) {
+        blk_close(vm->disks[i]);
+        vm->disks[i] = NULL;
+    }
     free(vm->cpuid);
     guest_mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);

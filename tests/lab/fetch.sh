@@ -30,11 +30,13 @@ fi
 # cpio ROOT > ARCHIVE, with busybox's cpio (no host cpio needed).
 mkcpio() { (cd "$1" && find . | "$out/busybox" cpio -o -H newc 2>/dev/null); }
 
-if [ ! -f "$out/guest-initrd.gz" ] || [ "$here/guest-init.sh" -nt "$out/guest-initrd.gz" ]; then
+if [ ! -f "$out/guest-initrd.gz" ] || [ "$here/guest-init.sh" -nt "$out/guest-initrd.gz" ] ||
+   [ "$0" -nt "$out/guest-initrd.gz" ]; then
     r=$(mktemp -d)
     mkdir -p "$r"/{bin,proc,sys,dev,lib/modules}
     cp "$out/busybox" "$r/bin/"
-    for a in sh mount insmod cat echo ls grep cut wc reboot poweroff dmesg sleep; do
+    for a in sh mount umount insmod cat echo ls grep cut wc reboot poweroff dmesg sleep \
+             md5sum head mkdir sync dd date; do
         ln -s busybox "$r/bin/$a"
     done
     while read -r m; do

@@ -14,6 +14,24 @@ echo "KVMBOX-GUEST-READY uptime=$(cut -d' ' -f1 /proc/uptime)" \
      "virtio=$(ls /sys/bus/virtio/devices 2>/dev/null | wc -l)" \
      "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)" \
      "rtc=$(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null) now=$(date +%s)"
+# The virtio devices, where kvmbox gave them: the first disk is an ext4
+# image with data.bin (its MD5 is printed) that gets a file written;
+# the rng's first bytes are counted.
+if [ -b /dev/vda ]; then
+    mkdir -p /mnt
+    if mount -t ext4 /dev/vda /mnt; then
+        echo "KVMBOX-DISK read $(md5sum < /mnt/data.bin)"
+        echo "written by the guest" > /mnt/from-guest.txt && sync && echo "KVMBOX-DISK wrote"
+        umount /mnt
+    fi
+fi
+if [ -b /dev/vdb ]; then
+    echo "KVMBOX-DISK2 $(cat /sys/block/vdb/ro) $(cat /sys/block/vdb/serial 2>/dev/null)" \
+         "$(dd if=/dev/zero of=/dev/vdb bs=512 count=1 oflag=direct 2>&1 >/dev/null | head -1)"
+fi
+if [ -c /dev/hwrng ]; then
+    echo "KVMBOX-RNG $(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
+fi
 # What a test checks for: warnings that a VMM can cause.
 dmesg | grep -iE 'warn|unchecked msr|unknown msr|firmware bug|bad e820|rtc.*fail|keylock|acpi( bios)? (error|warning)|smpboot.*(fail|not respond)' |
     sed 's/^/KVMBOX-GUEST-LOG /'
