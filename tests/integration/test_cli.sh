@@ -42,6 +42,33 @@ bad "cpus zero"                   "from 1 to 255"              run --kernel "$K"
 bad "cpus above 255"              "from 1 to 255"              run --kernel "$K" --cpus 256
 bad "unknown cpu feature"         "unknown CPU feature 'warp'" run --kernel "$K" --cpu-filter avx,warp
 bad "two initrds for Linux" "one --initrd" run --kernel "$G/boot-linux.bzImage" --initrd "$K,$K"
+bad "missing disk file"           "--disk /nonexistent/d.img: No such file" run --kernel "$K" --disk path=/nonexistent/d.img
+bad "--disk with an unknown key"  "unknown key 'size'"         run --kernel "$K" --disk path=x,size=1G
+bad "--disk readonly=maybe"       "readonly= takes on or off"  run --kernel "$K" --disk path=x,readonly=maybe
+bad "--disk serial too long"      "at most 20 characters"      run --kernel "$K" --disk path=x,serial=123456789012345678901
+bad "--disk is a directory"       "Is a directory|not a regular file" run --kernel "$K" --disk path=/tmp
+truncate -s 1M "$TMP/disk.img"
+if command -v flock >/dev/null; then
+    flock -x "$TMP/disk.img" sleep 20 &
+    holder=$!
+    sleep 0.2
+    bad "disk locked by another process" "locked by another process" run --kernel "$K" --disk path="$TMP/disk.img"
+    kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+else
+    skip "disk locked by another process" "flock(1) is not installed"
+fi
+# The same against a running kvmbox that has the disk (needs /dev/kvm).
+if have_kvm; then
+    "$KVMBOX" run --kernel "$K" --disk path="$TMP/disk.img" --cmdline "kvmbox-test spin" \
+        > "$TMP/first" 2>&1 < /dev/null &
+    first=$!
+    for i in $(seq 100); do grep -q "spin: running" "$TMP/first" && break; sleep 0.05; done
+    bad "disk already in use by another kvmbox" "locked by another process" \
+        run --kernel "$K" --disk path="$TMP/disk.img"
+    kill -TERM "$first" 2>/dev/null; wait "$first" 2>/dev/null
+else
+    skip "disk already in use by another kvmbox" "no usable /dev/kvm"
+fi
 KVMBOX_KVM_DEVICE=/nonexistent/kvm bad "no KVM device" "does not exist" run --kernel "$K"
 KVMBOX_KVM_DEVICE=/dev/null bad "not a KVM device" "not a usable KVM device" run --kernel "$K"
 
