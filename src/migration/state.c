@@ -1,5 +1,7 @@
 #include "migration/state.h"
 
+#include "util/grow.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,17 +20,9 @@ static void put_raw(struct state_writer *w, const void *p, size_t n)
 {
     if (w->failed)
         return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *b = realloc(w->buf, cap);
-        if (!b) {
-            w->failed = true;
-            return;
-        }
-        w->buf = b;
-        w->cap = cap;
+    if (!grow_to(&w->buf, &w->cap, w->len + n)) {
+        w->failed = true;
+        return;
     }
     memcpy(w->buf + w->len, p, n);
     w->len += n;

@@ -68,14 +68,13 @@ int vqd_add(struct vq_driver *d, const struct vq_buf *bufs, unsigned n, uint64_t
     d->chain_len[ids[0]] = (uint16_t)need;
     for (unsigned k = 0; k + 1 < need; k++)
         d->chain_next[ids[k]] = ids[k + 1];
-    w16(d, d->avail + 4 + 2ull * ((d->avail_idx + 0) % d->size), ids[0]);
+    w16(d, d->avail + 4 + 2ull * (d->avail_idx % d->size), ids[0]);
     d->avail_idx++;
     return ids[0];
 }
 
-void vqd_publish(struct vq_driver *d, uint16_t count)
+void vqd_publish(struct vq_driver *d)
 {
-    (void)count;    /* entries were written by vqd_add; the index says how many */
     w16(d, d->avail + 2, d->avail_idx);
 }
 

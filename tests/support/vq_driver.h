@@ -34,8 +34,8 @@ uint64_t vqd_init(struct vq_driver *d, const struct guest_mem *mem, uint64_t bas
  * descriptors. With indirect_gpa != 0 the buffers go into an indirect
  * table written there, and the chain takes one ring descriptor. */
 int vqd_add(struct vq_driver *d, const struct vq_buf *bufs, unsigned n, uint64_t indirect_gpa);
-/* Publishes `count` posted chains at once (avail->idx += count). */
-void vqd_publish(struct vq_driver *d, uint16_t count);
+/* Publishes every chain posted since the last call (avail->idx). */
+void vqd_publish(struct vq_driver *d);
 /* Takes the next used element; false if none. Frees its descriptors. */
 bool vqd_get_used(struct vq_driver *d, uint16_t *id, uint32_t *len);
 /* The driver's suppression knobs: used_event (event index) and the

@@ -267,7 +267,7 @@ static void virtio_transport(void **state)
     guest_mem_fill(&t->f.mem, status_at, 0xee, 1);
     struct vq_buf b[] = { { hdr_at, sizeof hdr, false }, { data_at, 1024, true }, { status_at, 1, true } };
     vqd_add(&drv, b, 3, 0);
-    vqd_publish(&drv, 1);
+    vqd_publish(&drv);
     mmio_write(&t->f, t->bar4 + 0x3000, 0, 2);               /* notify queue 0 */
     uint16_t id;
     uint32_t len = 0;
@@ -288,7 +288,7 @@ static void virtio_transport(void **state)
     mmio_write(&t->f, t->bar1 + 28, 1, 4);
     vqd_set_used_event(&drv, 1);             /* event index: interrupt after this one */
     vqd_add(&drv, b, 3, 0);
-    vqd_publish(&drv, 1);
+    vqd_publish(&drv);
     mmio_write(&t->f, t->bar4 + 0x3000, 0, 2);
     for (int i = 0; i < 2000 && !vqd_get_used(&drv, &id, &len); i++)
         usleep(1000);
@@ -317,7 +317,7 @@ static uint8_t serve(struct blk_fixture *x, const struct vq_buf *bufs, unsigned 
 {
     guest_mem_fill(&x->t.f.mem, bufs[n - 1].gpa + bufs[n - 1].len - 1, 0xee, 1);
     vqd_add(&x->d, bufs, n, 0);
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     assert_int_equal(virtq_pop(&x->q, &x->c), 1);
     *written = blk_serve(x->b, &x->c);
     virtq_push(&x->q, x->c.head, *written);
@@ -427,7 +427,7 @@ static void blk_requests(void **state)
     struct vq_buf nostatus[] = { hdr };
     put_hdr(x, VIRTIO_BLK_T_FLUSH, 0);
     vqd_add(&x->d, nostatus, 1, 0);
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     assert_int_equal(virtq_pop(&x->q, &x->c), 1);
     assert_int_equal(blk_serve(x->b, &x->c), 0);
     free_blk(&x->t);

@@ -52,7 +52,7 @@ static void chain_in_order(void **state)
     guest_mem_write(&x->f.mem, DATA + 0x100, "payload", 7);
     struct vq_buf b[] = { { DATA, 6, false }, { DATA + 0x100, 7, false }, { DATA + 0x200, 64, true } };
     int head = vqd_add(&x->d, b, 3, 0);
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     assert_true(virtq_has_work(&x->q));
     assert_int_equal(virtq_pop(&x->q, &x->c), 1);
     assert_int_equal(x->c.head, head);
@@ -77,7 +77,7 @@ static void chain_in_order(void **state)
     /* NO_INTERRUPT is honoured without the event index. */
     vqd_set_no_interrupt(&x->d, true);
     assert_int_equal(vqd_add(&x->d, b, 1, 0) >= 0, 1);
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     assert_int_equal(virtq_pop(&x->q, &x->c), 1);
     virtq_push(&x->q, x->c.head, 0);
     assert_false(virtq_should_notify(&x->q));
@@ -92,7 +92,7 @@ static void indirect_table(void **state)
     for (unsigned i = 0; i < 10; i++)
         b[i] = (struct vq_buf){ DATA + 0x1000 * i, 512, i >= 6 };
     int head = vqd_add(&x->d, b, 10, DATA + 0x20000);  /* 10 buffers, queue of 4 */
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     assert_int_equal(virtq_pop(&x->q, &x->c), 1);
     assert_int_equal(x->c.head, head);
     assert_int_equal(x->c.nout, 6);
@@ -103,7 +103,7 @@ static void indirect_table(void **state)
     /* Not negotiated: an indirect descriptor breaks the queue. */
     x = setup_queue(4, false, false);
     vqd_add(&x->d, b, 2, DATA + 0x20000);
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     assert_int_equal(virtq_pop(&x->q, &x->c), -1);
     assert_true(x->q.broken);
     teardown(x);
@@ -124,7 +124,7 @@ static void wrap_around(void **state)
         unsigned n = 1 + round % 4;
         for (unsigned k = 0; k < n; k++)
             assert_true(vqd_add(&x->d, &b, 1, 0) >= 0);
-        vqd_publish(&x->d, (uint16_t)n);
+        vqd_publish(&x->d);
         for (unsigned k = 0; k < n; k++) {
             assert_int_equal(virtq_pop(&x->q, &x->c), 1);
             virtq_push(&x->q, x->c.head, round);
@@ -152,7 +152,7 @@ static void event_index(void **state)
     bool notified[4];
     for (unsigned k = 0; k < 4; k++) {
         vqd_add(&x->d, &b, 1, 0);
-        vqd_publish(&x->d, 1);
+        vqd_publish(&x->d);
         assert_int_equal(virtq_pop(&x->q, &x->c), 1);
         virtq_push(&x->q, x->c.head, 0);
         notified[k] = virtq_should_notify(&x->q);
@@ -261,7 +261,7 @@ static void hostile_rings(void **state)
     for (unsigned i = 0; i <= VIRTQ_MAX_SEGS; i++)
         many[i] = (struct vq_buf){ DATA, 1, false };
     vqd_add(&x->d, many, VIRTQ_MAX_SEGS + 1, DATA + 0x40000);
-    vqd_publish(&x->d, 1);
+    vqd_publish(&x->d);
     expect_broken(x, "too many buffers");
 }
 
@@ -289,7 +289,7 @@ static void save_and_load(void **state)
     struct vq_buf b = { DATA, 16, true };
     vqd_add(&x->d, &b, 1, 0);
     vqd_add(&x->d, &b, 1, 0);
-    vqd_publish(&x->d, 2);
+    vqd_publish(&x->d);
     assert_int_equal(virtq_pop(&x->q, &x->c), 1);
     virtq_push(&x->q, x->c.head, 3);
     virtq_should_notify(&x->q);

@@ -1,5 +1,7 @@
 #include "arch/x86/aml.h"
 
+#include "util/grow.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,17 +33,9 @@ void aml_bytes(struct aml *a, const void *p, size_t n)
 {
     if (a->failed)
         return;
-    if (a->len + n > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        while (cap < a->len + n)
-            cap *= 2;
-        uint8_t *b = realloc(a->buf, cap);
-        if (!b) {
-            a->failed = true;
-            return;
-        }
-        a->buf = b;
-        a->cap = cap;
+    if (!grow_to(&a->buf, &a->cap, a->len + n)) {
+        a->failed = true;
+        return;
     }
     memcpy(a->buf + a->len, p, n);
     a->len += n;

@@ -120,9 +120,7 @@ static int discard_or_zero(struct blk *b, const struct blk_request *r)
         return -1;
     for (unsigned i = 0; i < n; i++) {
         struct virtio_blk_discard_write_zeroes seg;
-        struct virtq_chain one = { .nout = r->ndata };
-        memcpy(one.out, r->data, r->ndata * sizeof r->data[0]);
-        virtq_chain_read(&one, i * sizeof seg, &seg, sizeof seg);
+        iov_copy_from(r->data, r->ndata, i * sizeof seg, &seg, sizeof seg);
         if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS || seg.sector > b->capacity ||
             seg.num_sectors > b->capacity - seg.sector)
             return -1;
@@ -163,8 +161,8 @@ uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
         case VIRTIO_BLK_T_IN:
             if (rw_all(b->fd, r->data, r->ndata, r->sector * BLK_SECTOR, false) < 0)
                 status = VIRTIO_BLK_S_IOERR;
-            else
-                written += (uint32_t)r->data_len;
+            else   /* the used length is 32 bits; a longer read saturates */
+                written = r->data_len < UINT32_MAX ? (uint32_t)r->data_len + 1 : UINT32_MAX;
             break;
         case VIRTIO_BLK_T_OUT:
             if (rw_all(b->fd, r->data, r->ndata, r->sector * BLK_SECTOR, true) < 0)
@@ -177,9 +175,7 @@ uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
         case VIRTIO_BLK_T_GET_ID: {
             char id[VIRTIO_BLK_ID_BYTES] = { 0 };
             memcpy(id, b->cfg.serial, strnlen(b->cfg.serial, sizeof id));
-            struct virtq_chain out = { .nin = r->ndata };
-            memcpy(out.in, r->data, r->ndata * sizeof r->data[0]);
-            written += (uint32_t)virtq_chain_write(&out, 0, id, sizeof id);
+            written += (uint32_t)iov_copy_to(r->data, r->ndata, 0, id, sizeof id);
             break;
         }
         default:
@@ -192,33 +188,18 @@ uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
     return written;
 }
 
-static void blk_event(void *dev, unsigned tag)
+static uint32_t serve(void *dev, const struct virtq_chain *c) { return blk_serve(dev, c); }
+
+static void blk_event(void *dev, unsigned queue)
 {
     struct blk *b = dev;
-    (void)tag;
-    struct virtq *q = virtio_pci_queue(b->vp, 0);
-    int got;
-    bool pushed = false;
-    do {
-        virtq_set_kicks(q, false);
-        while ((got = virtq_pop(q, &b->chain)) == 1) {
-            virtq_push(q, b->chain.head, blk_serve(b, &b->chain));
-            pushed = true;
-        }
-        virtq_set_kicks(q, true);
-    } while (got == 0 && virtq_has_work(q));
-    if (pushed)
-        virtio_pci_notify(b->vp, 0);
-    if (got < 0)
-        virtio_pci_needs_reset(b->vp, 0);
+    virtio_pci_serve_queue(b->vp, queue, &b->chain, serve, b);
 }
 
 static int blk_activate(void *dev)
 {
     struct blk *b = dev;
-    worker_init(&b->worker, "virtio-blk", blk_event, b);
-    worker_add_fd(&b->worker, virtio_pci_kick_fd(b->vp, 0), 0, true);
-    return worker_start(&b->worker);
+    return virtio_pci_start_worker(b->vp, &b->worker, "virtio-blk", blk_event, b);
 }
 
 static void blk_reset(void *dev)

@@ -2,7 +2,6 @@
 
 #include "devices/virtio/virtio_pci.h"
 #include "devices/virtio/worker.h"
-#include "util/log.h"
 
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
@@ -20,47 +19,33 @@ struct rng {
     struct virtq_chain chain;
 };
 
-static void fill(struct rng *r)
+/* Fills the chain's writable buffers with random bytes. */
+static uint32_t fill(void *dev, const struct virtq_chain *c)
 {
-    struct virtq *q = virtio_pci_queue(r->vp, 0);
-    int got;
-    bool pushed = false;
-    do {
-        virtq_set_kicks(q, false);
-        while ((got = virtq_pop(q, &r->chain)) == 1) {
-            uint32_t written = 0;
-            for (unsigned i = 0; i < r->chain.nin && written < RNG_MAX_PER_REQUEST; i++) {
-                size_t want = r->chain.in[i].iov_len;
-                if (want > RNG_MAX_PER_REQUEST - written)
-                    want = RNG_MAX_PER_REQUEST - written;
-                ssize_t n = getrandom(r->chain.in[i].iov_base, want, 0);
-                if (n <= 0)
-                    break;
-                written += (uint32_t)n;
-            }
-            virtq_push(q, r->chain.head, written);
-            pushed = true;
-        }
-        virtq_set_kicks(q, true);
-    } while (got == 0 && virtq_has_work(q));
-    if (got < 0)
-        virtio_pci_needs_reset(r->vp, 0);
-    if (pushed)
-        virtio_pci_notify(r->vp, 0);
+    (void)dev;
+    uint32_t written = 0;
+    for (unsigned i = 0; i < c->nin && written < RNG_MAX_PER_REQUEST; i++) {
+        size_t want = c->in[i].iov_len;
+        if (want > RNG_MAX_PER_REQUEST - written)
+            want = RNG_MAX_PER_REQUEST - written;
+        ssize_t n = getrandom(c->in[i].iov_base, want, 0);
+        if (n <= 0)
+            break;
+        written += (uint32_t)n;
+    }
+    return written;
 }
 
-static void rng_event(void *dev, unsigned tag)
+static void rng_event(void *dev, unsigned queue)
 {
-    (void)tag;
-    fill(dev);
+    struct rng *r = dev;
+    virtio_pci_serve_queue(r->vp, queue, &r->chain, fill, r);
 }
 
 static int rng_activate(void *dev)
 {
     struct rng *r = dev;
-    worker_init(&r->worker, "virtio-rng", rng_event, r);
-    worker_add_fd(&r->worker, virtio_pci_kick_fd(r->vp, 0), 0, true);
-    return worker_start(&r->worker);
+    return virtio_pci_start_worker(r->vp, &r->worker, "virtio-rng", rng_event, r);
 }
 
 static void rng_reset(void *dev)

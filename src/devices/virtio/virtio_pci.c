@@ -1,5 +1,6 @@
 #include "devices/virtio/virtio_pci.h"
 
+#include "devices/virtio/worker.h"
 #include "migration/state.h"
 #include "util/log.h"
 
@@ -72,6 +73,36 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, unsigned q)
              vp->vqs[q].error ? vp->vqs[q].error : "error");
     __atomic_fetch_or(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
     virtio_pci_config_changed(vp);
+}
+
+void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chain *c,
+                            virtio_serve_fn serve, void *dev)
+{
+    struct virtq *vq = &vp->vqs[q];
+    int got;
+    bool pushed = false;
+    do {
+        virtq_set_kicks(vq, false);
+        while ((got = virtq_pop(vq, c)) == 1) {
+            virtq_push(vq, c->head, serve(dev, c));
+            pushed = true;
+        }
+        virtq_set_kicks(vq, true);
+    } while (got == 0 && virtq_has_work(vq));
+    if (pushed)
+        virtio_pci_notify(vp, q);
+    if (got < 0)
+        virtio_pci_needs_reset(vp, q);
+}
+
+int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
+                            void (*fn)(void *dev, unsigned queue), void *dev)
+{
+    worker_init(w, name, fn, dev);
+    for (unsigned q = 0; q < vp->ops->nqueues; q++)
+        if (worker_add_fd(w, vp->kick_fd[q], q, true) < 0)
+            return -1;
+    return worker_start(w);
 }
 
 /* Back to the state after power-on: device stopped, queues forgotten. */

@@ -74,6 +74,19 @@ void virtio_pci_config_changed(struct virtio_pci *vp);
 /* A queue broke (malformed ring): DEVICE_NEEDS_RESET and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp, unsigned q);
 
+/* Serves a request: returns the bytes written into the chain. */
+typedef uint32_t (*virtio_serve_fn)(void *dev, const struct virtq_chain *c);
+/* Serves every chain queue q holds, asking the driver not to kick
+ * meanwhile and checking once more after re-enabling kicks; then
+ * interrupts the driver if it wants one, or asks for a reset if the ring
+ * broke. `c` is the caller's scratch chain. For a device's worker. */
+void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chain *c,
+                            virtio_serve_fn serve, void *dev);
+/* Starts `w` on every queue's kick eventfd (tag = queue index). */
+struct virtio_worker;
+int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
+                            void (*fn)(void *dev, unsigned queue), void *dev);
+
 /* The struct device for the VM's device list (save/load/destroy). */
 extern const struct device_ops virtio_pci_device_ops;
 

@@ -215,15 +215,27 @@ static uint64_t copy_iov(const struct iovec *iov, unsigned n, uint64_t offset, v
     return done;
 }
 
+uint64_t iov_copy_from(const struct iovec *iov, unsigned n, uint64_t offset, void *buf,
+                       uint64_t len)
+{
+    return copy_iov(iov, n, offset, buf, len, false);
+}
+
+uint64_t iov_copy_to(const struct iovec *iov, unsigned n, uint64_t offset, const void *buf,
+                     uint64_t len)
+{
+    return copy_iov(iov, n, offset, (void *)(uintptr_t)buf, len, true);
+}
+
 uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *buf, uint64_t len)
 {
-    return copy_iov(c->out, c->nout, offset, buf, len, false);
+    return iov_copy_from(c->out, c->nout, offset, buf, len);
 }
 
 uint64_t virtq_chain_write(const struct virtq_chain *c, uint64_t offset, const void *buf,
                            uint64_t len)
 {
-    return copy_iov(c->in, c->nin, offset, (void *)(uintptr_t)buf, len, true);
+    return iov_copy_to(c->in, c->nin, offset, buf, len);
 }
 
 void virtq_save(const struct virtq *q, struct state_writer *w)

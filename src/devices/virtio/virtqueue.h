@@ -67,6 +67,13 @@ bool virtq_should_notify(struct virtq *q);
 void virtq_set_kicks(struct virtq *q, bool enable);
 bool virtq_has_work(const struct virtq *q);
 
+/* Copies between a buffer and the bytes [offset, offset + len) of an iovec
+ * array; returns the bytes copied (short if the iovecs end first). */
+uint64_t iov_copy_from(const struct iovec *iov, unsigned n, uint64_t offset, void *buf,
+                       uint64_t len);
+uint64_t iov_copy_to(const struct iovec *iov, unsigned n, uint64_t offset, const void *buf,
+                     uint64_t len);
+
 /* Copies from the chain's readable buffers starting at `offset`; returns
  * the bytes copied (short if the chain is shorter). */
 uint64_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *buf, uint64_t len);

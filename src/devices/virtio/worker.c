@@ -21,7 +21,7 @@ void worker_init(struct virtio_worker *w, const char *name, worker_fn fn, void *
 
 int worker_add_fd(struct virtio_worker *w, int fd, unsigned tag, bool is_eventfd)
 {
-    if (w->nfds == WORKER_MAX_FDS || tag >= WORKER_MAX_FDS || w->running)
+    if (tag >= WORKER_MAX_FDS || w->running)
         return -1;
     w->fds[tag] = fd;
     w->used[tag] = true;
