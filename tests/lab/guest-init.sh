@@ -29,7 +29,7 @@ if [ -b /dev/vdb ]; then
     echo "KVMBOX-DISK2 $(cat /sys/block/vdb/ro) $(cat /sys/block/vdb/serial 2>/dev/null)" \
          "$(dd if=/dev/zero of=/dev/vdb bs=512 count=1 oflag=direct 2>&1 >/dev/null | head -1)"
 fi
-if [ -c /dev/hwrng ]; then
+if [ -c /dev/hwrng ] && [ "$(cat /sys/class/misc/hw_random/rng_current)" != none ]; then
     echo "KVMBOX-RNG $(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
 fi
 # What a test checks for: warnings that a VMM can cause.
