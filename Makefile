@@ -17,7 +17,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -D_GNU_SOURCE -DKVMBOX_VERSION='"$(VERSION)"' -Isrc -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
-LDLIBS  += -lpthread
+LDLIBS  += -lpthread -lslirp
 
 # The VMM minus main(): unit tests link against this.
 LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
@@ -59,7 +59,7 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux \
-	    e2fsprogs
+	    e2fsprogs libslirp-dev liburing-dev iproute2
 
 # Boots the PVH test guest, which reports what it was given and resets
 # (kvmbox exits 0): the quickest way to see kvmbox work.

@@ -3,13 +3,14 @@
 #include "arch/x86/layout.h"
 #include "util/size.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
-    OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK,
+    OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET,
 };
 
 static const struct option long_opts[] = {
@@ -22,6 +23,8 @@ static const struct option long_opts[] = {
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
+    { "console", required_argument, NULL, OPT_CONSOLE },
+    { "net", required_argument, NULL, OPT_NET },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -45,7 +48,16 @@ void options_usage(FILE *out)
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
           "  --disk path=FILE[,readonly=on][,serial=ID]\n"
           "                     a virtio-blk disk (repeatable; the file is locked)\n"
+          "  --net tap=IFNAME[,mac=MAC]\n"
+          "                     a virtio-net NIC on an existing host TAP device\n"
+          "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]\n"
+          "                     a virtio-net NIC on user-mode networking (libslirp, no\n"
+          "                     root needed): guest 10.0.2.15/24, gateway 10.0.2.2,\n"
+          "                     DNS 10.0.2.3; both repeatable\n"
           "  --rng              a virtio-rng device fed from the host's getrandom\n"
+          "  --console serial|virtio\n"
+          "                     the device that gets stdin (default serial); virtio adds\n"
+          "                     a virtio-console (the guest's hvc0: console=hvc0)\n"
           "  -v, --verbose      log to stderr what kvmbox does\n"
           "  -h, --help         this help\n"
           "      --version      print the version\n"
@@ -131,6 +143,72 @@ static int parse_initrds(const char *arg, struct vm_config *cfg, char *buf, size
     return 0;
 }
 
+/* One item of a comma-separated device option: "key=value", or a bare
+ * "value" (key NULL). */
+struct kv {
+    const char *key, *val;
+    size_t klen, vlen;
+};
+
+static bool kv_next(const char **p, struct kv *kv)
+{
+    if (!**p)
+        return false;
+    const char *end = strchr(*p, ',');
+    size_t n = end ? (size_t)(end - *p) : strlen(*p);
+    const char *eq = memchr(*p, '=', n);
+    kv->key = eq ? *p : NULL;
+    kv->klen = eq ? (size_t)(eq - *p) : 0;
+    kv->val = eq ? eq + 1 : *p;
+    kv->vlen = eq ? n - kv->klen - 1 : n;
+    *p += n + (end ? 1 : 0);
+    return true;
+}
+
+static bool kv_is(const struct kv *kv, const char *key)
+{
+    return kv->key && kv->klen == strlen(key) && !strncmp(kv->key, key, kv->klen);
+}
+
+static bool kv_val_is(const struct kv *kv, const char *val)
+{
+    return kv->vlen == strlen(val) && !strncmp(kv->val, val, kv->vlen);
+}
+
+/* Copies the value into a string of `size` bytes; false if it is empty
+ * or does not fit. */
+static bool kv_copy(const struct kv *kv, char *dst, size_t size)
+{
+    if (kv->vlen == 0 || kv->vlen >= size)
+        return false;
+    memcpy(dst, kv->val, kv->vlen);
+    dst[kv->vlen] = 0;
+    return true;
+}
+
+static int parse_on_off(const char *opt, const char *arg, const struct kv *kv, bool *out,
+                        char *err, size_t errlen)
+{
+    if (kv_val_is(kv, "on") || kv_val_is(kv, "off")) {
+        *out = kv_val_is(kv, "on");
+        return 0;
+    }
+    snprintf(err, errlen, "%s '%s': %.*s= takes on or off", opt, arg, (int)kv->klen, kv->key);
+    return -1;
+}
+
+static int unknown_key(const char *opt, const char *arg, const struct kv *kv, const char *known,
+                       char *err, size_t errlen)
+{
+    if (kv->key)
+        snprintf(err, errlen, "%s '%s': unknown key '%.*s' (%s)", opt, arg, (int)kv->klen,
+                 kv->key, known);
+    else
+        snprintf(err, errlen, "%s '%s': unexpected '%.*s' (%s)", opt, arg, (int)kv->vlen,
+                 kv->val, known);
+    return -1;
+}
+
 /* "path=FILE[,readonly=on|off][,serial=ID]"; a bare FILE is a path. */
 static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -141,49 +219,157 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
     struct disk_config *d = &cfg->disks[cfg->ndisks];
     memset(d, 0, sizeof *d);
     const char *p = arg;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
-        size_t klen = eq ? (size_t)(eq - p) : 0;
-        const char *val = eq ? eq + 1 : p;
-        size_t vlen = eq ? n - klen - 1 : n;
-        if (!eq || (klen == 4 && !strncmp(p, "path", 4))) {
-            if (vlen == 0 || vlen >= sizeof d->path) {
+    struct kv kv;
+    while (kv_next(&p, &kv)) {
+        if (!kv.key || kv_is(&kv, "path")) {
+            if (!kv_copy(&kv, d->path, sizeof d->path)) {
                 snprintf(err, errlen, "--disk '%s': bad path", arg);
                 return -1;
             }
-            memcpy(d->path, val, vlen);
-            d->path[vlen] = 0;
-        } else if (klen == 8 && !strncmp(p, "readonly", 8)) {
-            if (vlen == 2 && !strncmp(val, "on", 2))
-                d->readonly = true;
-            else if (vlen == 3 && !strncmp(val, "off", 3))
-                d->readonly = false;
-            else {
-                snprintf(err, errlen, "--disk '%s': readonly= takes on or off", arg);
+        } else if (kv_is(&kv, "readonly")) {
+            if (parse_on_off("--disk", arg, &kv, &d->readonly, err, errlen) < 0)
                 return -1;
-            }
-        } else if (klen == 6 && !strncmp(p, "serial", 6)) {
-            if (vlen > CONFIG_DISK_SERIAL_MAX) {
+        } else if (kv_is(&kv, "serial")) {
+            if (kv.vlen > CONFIG_DISK_SERIAL_MAX) {
                 snprintf(err, errlen, "--disk '%s': serial= is at most %d characters", arg,
                          CONFIG_DISK_SERIAL_MAX);
                 return -1;
             }
-            memcpy(d->serial, val, vlen);
-            d->serial[vlen] = 0;
+            memcpy(d->serial, kv.val, kv.vlen);
+            d->serial[kv.vlen] = 0;
         } else {
-            snprintf(err, errlen, "--disk '%s': unknown key '%.*s' (path, readonly, serial)", arg,
-                     (int)klen, p);
-            return -1;
+            return unknown_key("--disk", arg, &kv, "path, readonly, serial", err, errlen);
         }
-        p += n + (end ? 1 : 0);
     }
     if (!d->path[0]) {
         snprintf(err, errlen, "--disk '%s' needs path=FILE", arg);
         return -1;
     }
     cfg->ndisks++;
+    return 0;
+}
+
+static bool parse_mac(const struct kv *kv, uint8_t mac[6])
+{
+    char s[18], tail;
+    unsigned b[6];
+    if (!kv_copy(kv, s, sizeof s) ||
+        sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+               &tail) != 6 || kv->vlen != 17)
+        return false;
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    /* A multicast address cannot be a station's. */
+    return !(mac[0] & 1);
+}
+
+static bool parse_port(const char *s, size_t n, uint16_t *port)
+{
+    unsigned long v = 0;
+    if (n == 0 || n > 5 || strspn(s, "0123456789") < n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    if (v == 0 || v > 65535)
+        return false;
+    *port = (uint16_t)v;
+    return true;
+}
+
+/* "ADDR:PORT" with ADDR optional (INADDR_ANY). */
+static bool parse_addr_port(const char *s, size_t n, struct in_addr *addr, uint16_t *port)
+{
+    const char *colon = memrchr(s, ':', n);
+    char a[16];
+    if (!colon)
+        return false;
+    size_t alen = (size_t)(colon - s);
+    addr->s_addr = INADDR_ANY;
+    if (alen) {
+        if (alen >= sizeof a)
+            return false;
+        memcpy(a, s, alen);
+        a[alen] = 0;
+        if (inet_pton(AF_INET, a, addr) != 1)
+            return false;
+    }
+    return parse_port(colon + 1, n - alen - 1, port);
+}
+
+/* "tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", or udp:, as QEMU. */
+static bool parse_hostfwd(const struct kv *kv, struct hostfwd *f)
+{
+    const char *s = kv->val, *end = kv->val + kv->vlen;
+    if (kv->vlen > 4 && !strncmp(s, "tcp:", 4))
+        f->udp = false;
+    else if (kv->vlen > 4 && !strncmp(s, "udp:", 4))
+        f->udp = true;
+    else
+        return false;
+    s += 4;
+    const char *dash = memchr(s, '-', (size_t)(end - s));
+    return dash && parse_addr_port(s, (size_t)(dash - s), &f->host_addr, &f->host_port) &&
+           parse_addr_port(dash + 1, (size_t)(end - dash - 1), &f->guest_addr, &f->guest_port);
+}
+
+/* "tap=IFNAME[,mac=MAC]" or "user[,hostfwd=tcp::H-:G]...[,mac=MAC]". */
+static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->nnets == CONFIG_MAX_NETS) {
+        snprintf(err, errlen, "at most %d --net options", CONFIG_MAX_NETS);
+        return -1;
+    }
+    struct net_config *n = &cfg->nets[cfg->nnets];
+    memset(n, 0, sizeof *n);
+    const char *p = arg;
+    struct kv kv;
+    bool have_kind = false;
+    while (kv_next(&p, &kv)) {
+        if (!have_kind) {
+            have_kind = true;
+            if (kv_is(&kv, "tap")) {
+                n->kind = NET_TAP;
+                if (!kv_copy(&kv, n->ifname, sizeof n->ifname)) {
+                    snprintf(err, errlen, "--net '%s': tap= needs an interface name of at most "
+                             "%d characters", arg, CONFIG_IFNAME_MAX);
+                    return -1;
+                }
+                continue;
+            }
+            if (!kv.key && kv_val_is(&kv, "user")) {
+                n->kind = NET_USER;
+                continue;
+            }
+            snprintf(err, errlen, "--net '%s': expected tap=IFNAME or user first", arg);
+            return -1;
+        }
+        if (kv_is(&kv, "mac")) {
+            if (!parse_mac(&kv, n->mac)) {
+                snprintf(err, errlen, "--net '%s': mac= takes a unicast address like "
+                         "52:54:00:12:34:56", arg);
+                return -1;
+            }
+            n->has_mac = true;
+        } else if (kv_is(&kv, "hostfwd") && n->kind == NET_USER) {
+            if (n->nfwd == CONFIG_MAX_HOSTFWDS) {
+                snprintf(err, errlen, "--net '%s': at most %d hostfwd=", arg, CONFIG_MAX_HOSTFWDS);
+                return -1;
+            }
+            if (!parse_hostfwd(&kv, &n->fwd[n->nfwd++])) {
+                snprintf(err, errlen, "--net '%s': hostfwd= takes tcp:[HOSTADDR]:HOSTPORT-"
+                         "[GUESTADDR]:GUESTPORT (or udp:...), e.g. tcp::2222-:22", arg);
+                return -1;
+            }
+        } else {
+            return unknown_key("--net", arg, &kv, n->kind == NET_USER ? "mac, hostfwd" : "mac",
+                               err, errlen);
+        }
+    }
+    if (!have_kind) {
+        snprintf(err, errlen, "--net needs tap=IFNAME or user");
+        return -1;
+    }
+    cfg->nnets++;
     return 0;
 }
 
@@ -220,8 +406,22 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
                 return OPTIONS_ERROR;
             break;
         case OPT_RNG: cfg->rng = true; break;
+        case OPT_CONSOLE:
+            if (!strcmp(optarg, "serial")) {
+                cfg->console = CONSOLE_SERIAL;
+            } else if (!strcmp(optarg, "virtio")) {
+                cfg->console = CONSOLE_VIRTIO;
+            } else {
+                snprintf(err, errlen, "--console '%s': expected serial or virtio", optarg);
+                return OPTIONS_ERROR;
+            }
+            break;
         case OPT_DISK:
             if (parse_disk(optarg, cfg, err, errlen) < 0)
+                return OPTIONS_ERROR;
+            break;
+        case OPT_NET:
+            if (parse_net(optarg, cfg, err, errlen) < 0)
                 return OPTIONS_ERROR;
             break;
         case 'v': cfg->verbose = true; break;

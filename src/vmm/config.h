@@ -5,6 +5,7 @@
 
 #include "vmm/cpuid.h"
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,31 @@ struct disk_config {
     bool readonly;
 };
 
+#define CONFIG_MAX_NETS 4
+#define CONFIG_MAX_HOSTFWDS 8
+#define CONFIG_IFNAME_MAX 15        /* IFNAMSIZ - 1 */
+
+enum net_kind { NET_TAP, NET_USER };
+
+/* hostfwd: connections to the host's address:port reach the guest's. */
+struct hostfwd {
+    bool udp;
+    struct in_addr host_addr, guest_addr;   /* INADDR_ANY: every host address / the DHCP one */
+    uint16_t host_port, guest_port;
+};
+
+struct net_config {
+    enum net_kind kind;
+    char ifname[CONFIG_IFNAME_MAX + 1];     /* tap= */
+    uint8_t mac[6];
+    bool has_mac;                           /* else 52:54:00:12:34:(0x56 + index) */
+    struct hostfwd fwd[CONFIG_MAX_HOSTFWDS]; /* user: */
+    unsigned nfwd;
+};
+
+/* Which device gets the terminal's input (output goes to stdout from all). */
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+
 struct vm_config {
     const char *kernel;
     const char *initrds[CONFIG_MAX_INITRDS];
@@ -27,8 +53,11 @@ struct vm_config {
     unsigned cpus;
     bool debug_exit;
     bool rng;                 /* a virtio-rng device */
+    enum console_kind console;
     struct disk_config disks[CONFIG_MAX_DISKS];
     unsigned ndisks;
+    struct net_config nets[CONFIG_MAX_NETS];
+    unsigned nnets;
     struct cpu_filter cpu_filter;
     bool verbose;
     const char *kvm_path;     /* normally /dev/kvm */

@@ -11,6 +11,9 @@
 #include "devices/pci/pci.h"
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
+#include "devices/net/backend.h"
+#include "devices/virtio/console.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -84,7 +87,8 @@ static void host_request_stop(void *ctx, enum vm_stop_reason why, int status)
     vm_request_stop(ctx, why, status);
 }
 
-static void serial_rx_space(void *ctx)
+/* A console device has room for input again: the main loop feeds it. */
+static void console_rx_space(void *ctx)
 {
     struct vm *vm = ctx;
     uint64_t one = 1;
@@ -237,7 +241,21 @@ static int setup_pci_devices(struct vm *vm)
         if (!virtio_blk_create(vm->pci, b, &d) || add_device(vm, &d) < 0)
             return -1;
     }
+    for (unsigned i = 0; i < vm->cfg->nnets; i++) {
+        const struct net_config *nc = &vm->cfg->nets[i];
+        uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+        if (nc->has_mac)
+            memcpy(mac, nc->mac, sizeof mac);
+        struct net_backend *be = vm->nets[i];
+        vm->nets[i] = NULL;
+        if (!virtio_net_create(vm->pci, be, mac, &d) || add_device(vm, &d) < 0)
+            return -1;
+    }
     if (vm->cfg->rng && (!virtio_rng_create(vm->pci, &d) || add_device(vm, &d) < 0))
+        return -1;
+    if (vm->cfg->console == CONSOLE_VIRTIO &&
+        (!(vm->vcon = virtio_console_create(vm->pci, STDOUT_FILENO, console_rx_space, vm, &d)) ||
+         add_device(vm, &d) < 0))
         return -1;
     return 0;
 }
@@ -246,7 +264,7 @@ static int setup_devices(struct vm *vm)
 {
     struct device d;
     vm->serial = serial_create(&vm->host, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, STDOUT_FILENO,
-                               serial_rx_space, vm, &d);
+                               console_rx_space, vm, &d);
     if (!vm->serial || add_device(vm, &d) < 0)
         goto fail;
     if (!i8042_create(&vm->host, &d) || add_device(vm, &d) < 0)
@@ -326,6 +344,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     for (unsigned i = 0; i < cfg->ndisks; i++)
         if (!(vm->disks[i] = blk_open(&cfg->disks[i])))
             goto out;
+    /* And network backends: a missing TAP or a busy hostfwd port. */
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        const struct net_config *nc = &cfg->nets[i];
+        vm->nets[i] = nc->kind == NET_TAP ? net_tap_open(nc->ifname) : net_slirp_open(nc);
+        if (!vm->nets[i])
+            goto out;
+    }
 
     vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->wake_fd < 0) {

@@ -18,7 +18,9 @@
 struct vcpu;
 struct pci_host;
 struct blk;
+struct net_backend;
 struct serial;
+struct virtio_console;
 struct kvm_cpuid2;
 
 struct vm {
@@ -31,8 +33,10 @@ struct vm {
     struct device devices[VM_MAX_DEVICES];
     unsigned ndevices;
     struct serial *serial;
+    struct virtio_console *vcon;  /* --console virtio: takes the terminal's input */
     struct pci_host *pci;
     struct blk *disks[CONFIG_MAX_DISKS];   /* opened, until handed to a device */
+    struct net_backend *nets[CONFIG_MAX_NETS];  /* likewise */
     struct kvm_cpuid2 *cpuid;
     struct vcpu *vcpus;
     unsigned nvcpus;

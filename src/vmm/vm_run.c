@@ -3,9 +3,10 @@
  * stop request kicks and joins every vCPU thread. */
 #include "vmm/vm.h"
 
-#include "devices/virtio/blk.h"
-
+#include "devices/net/backend.h"
 #include "devices/serial.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 
@@ -17,13 +18,25 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-/* Hands buffered console input to the UART. Returns true when all of it
+/* Where the terminal's input goes: the virtio console with --console
+ * virtio, else the UART. */
+static size_t guest_receive(struct vm *vm, const uint8_t *buf, size_t n)
+{
+    return vm->vcon ? virtio_console_receive(vm->vcon, buf, n) : serial_receive(vm->serial, buf, n);
+}
+
+static bool guest_can_receive(struct vm *vm)
+{
+    return vm->vcon ? virtio_console_can_receive(vm->vcon) : serial_can_receive(vm->serial);
+}
+
+/* Hands buffered console input to the guest. Returns true when all of it
  * was taken (so stdin may be read again). */
-static bool feed_serial(struct vm *vm)
+static bool feed_guest(struct vm *vm)
 {
     struct console *c = &vm->console;
     if (c->off < c->len)
-        c->off += serial_receive(vm->serial, c->buf + c->off, c->len - c->off);
+        c->off += guest_receive(vm, c->buf + c->off, c->len - c->off);
     return c->off == c->len;
 }
 
@@ -46,7 +59,7 @@ static void handle_input(struct vm *vm)
         log_debug("console input closed");
         break;
     case CONSOLE_DATA:
-        feed_serial(vm);
+        feed_guest(vm);
         break;
     }
 }
@@ -59,9 +72,9 @@ static void event_loop(struct vm *vm, int sig_fd)
             { .fd = sig_fd, .events = POLLIN },
             { .fd = -1, .events = POLLIN },
         };
-        /* Read stdin only when the UART can take it: flow control instead
+        /* Read stdin only when the guest can take it: flow control instead
          * of a buffer that grows without bound. */
-        if (vm->console.in_fd >= 0 && feed_serial(vm) && serial_can_receive(vm->serial))
+        if (vm->console.in_fd >= 0 && feed_guest(vm) && guest_can_receive(vm))
             p[2].fd = vm->console.in_fd;
         if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
@@ -147,6 +160,11 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++) {
         blk_close(vm->disks[i]);
         vm->disks[i] = NULL;
+    }
+    for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+        if (vm->nets[i])
+            vm->nets[i]->ops->close(vm->nets[i]);
+        vm->nets[i] = NULL;
     }
     free(vm->cpuid);
     guest_mem_destroy(&vm->mem);

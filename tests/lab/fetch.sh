@@ -36,7 +36,7 @@ if [ ! -f "$out/guest-initrd.gz" ] || [ "$here/guest-init.sh" -nt "$out/guest-in
     mkdir -p "$r"/{bin,proc,sys,dev,lib/modules}
     cp "$out/busybox" "$r/bin/"
     for a in sh mount umount insmod cat echo ls grep cut wc reboot poweroff dmesg sleep \
-             md5sum head mkdir sync dd date; do
+             md5sum head mkdir sync dd date ip nc timeout; do
         ln -s busybox "$r/bin/$a"
     done
     while read -r m; do

@@ -32,6 +32,35 @@ fi
 if [ -c /dev/hwrng ] && [ "$(cat /sys/class/misc/hw_random/rng_current)" != none ]; then
     echo "KVMBOX-RNG $(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
 fi
+# NICs, found by the MAC the test gave them: 52:54:00:00:00:01 is on user-mode
+# networking (the lab's loopback is 10.0.2.2 there), ...:02 on a TAP
+# whose lab end is 192.168.77.1. On each, a 1 MB random file goes through
+# the lab's TCP echo server and its MD5 must come back; the NIC's
+# negotiated features (one bit per character) show the offloads.
+head -c 1000000 /dev/urandom > /payload
+echo "KVMBOX-NET payload $(md5sum < /payload)"
+ip link set lo up
+for nic in /sys/class/net/eth*; do
+    [ -e "$nic" ] || continue
+    dev=${nic##*/}
+    case $(cat "$nic/address") in
+    52:54:00:00:00:01) me=10.0.2.15 peer=10.0.2.2 what=user ;;
+    52:54:00:00:00:02) me=192.168.77.2 peer=192.168.77.1 what=tap ;;
+    *) continue ;;
+    esac
+    ip addr add $me/24 dev $dev && ip link set $dev up
+    echo "KVMBOX-NET $what $dev features=$(cat $nic/device/features)" \
+         "echo=$(timeout 60 nc $peer 7777 < /payload | md5sum)"
+done
+# The virtio console: a line out, and a line in from kvmbox's stdin. Kept
+# open throughout: a tty's last close drops the input it has buffered.
+if [ -c /dev/hvc0 ]; then
+    exec 3<> /dev/hvc0
+    echo "KVMBOX-HVC out" >&3
+    read -t 30 line <&3
+    echo "KVMBOX-HVC in '$line'"
+    exec 3>&-
+fi
 # What a test checks for: warnings that a VMM can cause.
 dmesg | grep -iE 'warn|unchecked msr|unknown msr|firmware bug|bad e820|rtc.*fail|keylock|acpi( bios)? (error|warning)|smpboot.*(fail|not respond)' |
     sed 's/^/KVMBOX-GUEST-LOG /'

@@ -6,7 +6,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
-for m in irqbypass kvm kvm-amd loop; do
+for m in irqbypass kvm kvm-amd loop tun; do
     insmod /lib/modules/$m.ko || echo "lab: insmod $m failed"
 done
 export PATH=/bin:/usr/bin LAB=/lab

@@ -49,9 +49,10 @@ build() {
         [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"
     done
     local k=$LAB_DIR/modules/kernel
-    # loop: so that lab tests can mount a disk image a guest has written.
+    # loop: so that lab tests can mount a disk image a guest has written;
+    # tun: so that they can give a guest a TAP.
     cp "$k/virt/lib/irqbypass.ko" "$k/arch/x86/kvm/kvm.ko" "$k/arch/x86/kvm/kvm-amd.ko" \
-       "$k/drivers/block/loop.ko" "$r/lib/modules/"
+       "$k/drivers/block/loop.ko" "$k/drivers/net/tun.ko" "$r/lib/modules/"
     add_binary "$BUILD/kvmbox" /lab/kvmbox
     cp "$GUEST_BUILD"/*.elf "$GUEST_BUILD"/*.bzImage "$GUEST_BUILD"/*.bin "$r/lab/guest/"
     cp "$LAB_DIR/vmlinuz" "$LAB_DIR/guest-initrd.gz" "$r/lab/"

@@ -38,6 +38,8 @@
 struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q) { return &vp->vqs[q]; }
 int virtio_pci_kick_fd(const struct virtio_pci *vp, unsigned q) { return vp->kick_fd[q]; }
 
+uint64_t virtio_pci_driver_features(const struct virtio_pci *vp) { return vp->driver_features; }
+
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)
 {
     return bit < 64 && (vp->driver_features & (1ull << bit));

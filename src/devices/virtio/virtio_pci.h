@@ -67,6 +67,7 @@ void virtio_pci_destroy(struct virtio_pci *vp);
 struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q);
 int virtio_pci_kick_fd(const struct virtio_pci *vp, unsigned q);
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit);
+uint64_t virtio_pci_driver_features(const struct virtio_pci *vp);
 /* After pushing used buffers: interrupts the driver if it wants one. */
 void virtio_pci_notify(struct virtio_pci *vp, unsigned q);
 /* The device configuration changed (config interrupt, generation++). */

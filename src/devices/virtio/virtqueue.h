@@ -7,6 +7,8 @@
 #ifndef KVMBOX_DEVICES_VIRTIO_VIRTQUEUE_H
 #define KVMBOX_DEVICES_VIRTIO_VIRTQUEUE_H
 
+#include "util/iov.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -66,13 +68,6 @@ bool virtq_should_notify(struct virtq *q);
  * queue) or to kick again; after enabling, check virtq_has_work once more. */
 void virtq_set_kicks(struct virtq *q, bool enable);
 bool virtq_has_work(const struct virtq *q);
-
-/* Copies between a buffer and the bytes [offset, offset + len) of an iovec
- * array; returns the bytes copied (short if the iovecs end first). */
-uint64_t iov_copy_from(const struct iovec *iov, unsigned n, uint64_t offset, void *buf,
-                       uint64_t len);
-uint64_t iov_copy_to(const struct iovec *iov, unsigned n, uint64_t offset, const void *buf,
-                     uint64_t len);
 
 /* Copies from the chain's readable buffers starting at `offset`; returns
  * the bytes copied (short if the chain is shorter). */

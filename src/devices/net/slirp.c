@@ -1,0 +1,295 @@
+/* User-mode networking through libslirp: the guest gets a private
+ * 10.0.2.0/24 with a gateway (10.0.2.2, which reaches the host), DHCP and a
+ * DNS forwarder (10.0.2.3), as with QEMU's -netdev user; its connections
+ * become ordinary sockets of this process, so no privilege is needed.
+ * libslirp is not thread-safe: everything here runs on the NIC's thread. */
+#include "devices/net/backend.h"
+
+#include "util/iov.h"
+#include "util/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <slirp/libslirp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SLIRP_MAX_TIMERS 16
+/* Frames slirp produced while the guest had no receive buffer. TCP
+ * recovers from a drop beyond this; the bound keeps memory fixed. */
+#define SLIRP_BACKLOG 64
+
+struct slirp_timer {
+    bool used, armed;
+    int64_t expire_ms;
+    SlirpTimerCb cb;
+    void *cb_opaque;
+};
+
+struct backlog_frame {
+    size_t len;
+    uint8_t *data;
+};
+
+struct user_net {
+    struct net_backend be;
+    Slirp *slirp;
+    struct slirp_timer timers[SLIRP_MAX_TIMERS];
+    /* The pollfd array of the current poll, for slirp's callbacks. */
+    struct pollfd *poll;
+    unsigned npoll, poll_max;
+    struct backlog_frame backlog[SLIRP_BACKLOG];
+    unsigned bl_head, bl_count;
+    uint8_t frame[NET_MAX_FRAME];    /* a guest frame made contiguous */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const struct virtio_net_hdr_v1 plain_hdr;   /* no offload, checksums done */
+
+/* Delivers backlogged frames in order while the guest has buffers. */
+static bool flush_backlog(struct user_net *u)
+{
+    while (u->bl_count) {
+        struct backlog_frame *f = &u->backlog[u->bl_head];
+        if (!u->be.deliver(u->be.nic, &plain_hdr, f->data, f->len))
+            return false;
+        free(f->data);
+        f->data = NULL;
+        u->bl_head = (u->bl_head + 1) % SLIRP_BACKLOG;
+        u->bl_count--;
+    }
+    return true;
+}
+
+static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
+{
+    struct user_net *u = opaque;
+    if (len > NET_MAX_FRAME)
+        return (ssize_t)len;
+    if (flush_backlog(u) && u->be.deliver(u->be.nic, &plain_hdr, buf, len))
+        return (ssize_t)len;
+    if (u->bl_count < SLIRP_BACKLOG) {
+        struct backlog_frame *f = &u->backlog[(u->bl_head + u->bl_count) % SLIRP_BACKLOG];
+        if ((f->data = malloc(len))) {
+            memcpy(f->data, buf, len);
+            f->len = len;
+            u->bl_count++;
+        }
+    }
+    return (ssize_t)len;
+}
+
+static void cb_guest_error(const char *msg, void *opaque)
+{
+    (void)opaque;
+    log_debug("--net user: guest error: %s", msg);
+}
+
+static int64_t cb_clock_get_ns(void *opaque)
+{
+    (void)opaque;
+    return now_ns();
+}
+
+static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+    struct user_net *u = opaque;
+    for (unsigned i = 0; i < SLIRP_MAX_TIMERS; i++) {
+        if (!u->timers[i].used) {
+            u->timers[i] = (struct slirp_timer){ .used = true, .cb = cb, .cb_opaque = cb_opaque };
+            return &u->timers[i];
+        }
+    }
+    log_warn("--net user: out of timers");
+    return NULL;
+}
+
+static void cb_timer_free(void *timer, void *opaque)
+{
+    (void)opaque;
+    if (timer)
+        ((struct slirp_timer *)timer)->used = false;
+}
+
+static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+    (void)opaque;
+    struct slirp_timer *t = timer;
+    if (t) {
+        t->expire_ms = expire_ms;
+        t->armed = true;
+    }
+}
+
+/* The NIC's thread rebuilds its poll set on every round, so slirp's
+ * descriptors need no registration, and nothing else waits on it. */
+static void cb_register_poll_fd(int fd, void *opaque) { (void)fd; (void)opaque; }
+static void cb_unregister_poll_fd(int fd, void *opaque) { (void)fd; (void)opaque; }
+static void cb_notify(void *opaque) { (void)opaque; }
+
+static const SlirpCb callbacks = {
+    .send_packet = cb_send_packet,
+    .guest_error = cb_guest_error,
+    .clock_get_ns = cb_clock_get_ns,
+    .timer_new = cb_timer_new,
+    .timer_free = cb_timer_free,
+    .timer_mod = cb_timer_mod,
+    .register_poll_fd = cb_register_poll_fd,
+    .unregister_poll_fd = cb_unregister_poll_fd,
+    .notify = cb_notify,
+};
+
+static void user_send(struct net_backend *be, const struct iovec *iov, unsigned n, size_t len)
+{
+    struct user_net *u = (struct user_net *)be;
+    /* The guest was offered no offloads, so the header says nothing. */
+    size_t frame_len = len - NET_HDR_LEN;
+    if (iov_copy_from(iov, n, NET_HDR_LEN, u->frame, frame_len) != frame_len)
+        return;
+    slirp_input(u->slirp, u->frame, (int)frame_len);
+}
+
+static int add_poll(int fd, int events, void *opaque)
+{
+    struct user_net *u = opaque;
+    if (u->npoll == u->poll_max)
+        return -1;
+    short ev = 0;
+    if (events & SLIRP_POLL_IN)
+        ev |= POLLIN;
+    if (events & SLIRP_POLL_OUT)
+        ev |= POLLOUT;
+    if (events & SLIRP_POLL_PRI)
+        ev |= POLLPRI;
+    u->poll[u->npoll] = (struct pollfd){ .fd = fd, .events = ev };
+    return (int)u->npoll++;
+}
+
+static int get_revents(int idx, void *opaque)
+{
+    struct user_net *u = opaque;
+    if (idx < 0 || (unsigned)idx >= u->npoll)
+        return 0;
+    short r = u->poll[idx].revents;
+    return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
+           ((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
+           ((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
+}
+
+static unsigned user_poll_fill(struct net_backend *be, struct pollfd *p, unsigned max,
+                               int *timeout_ms, bool rx)
+{
+    struct user_net *u = (struct user_net *)be;
+    if (rx)
+        flush_backlog(u);
+    u->poll = p;
+    u->npoll = 0;
+    u->poll_max = max;
+    uint32_t t = *timeout_ms < 0 ? UINT32_MAX : (uint32_t)*timeout_ms;
+    slirp_pollfds_fill(u->slirp, &t, add_poll, u);
+    int64_t now_ms = now_ns() / 1000000;
+    for (unsigned i = 0; i < SLIRP_MAX_TIMERS; i++) {
+        struct slirp_timer *tm = &u->timers[i];
+        if (tm->used && tm->armed) {
+            int64_t left = tm->expire_ms - now_ms;
+            if (left < 0)
+                left = 0;
+            if ((uint64_t)left < t)
+                t = (uint32_t)left;
+        }
+    }
+    *timeout_ms = t > INT32_MAX ? -1 : (int)t;
+    return u->npoll;
+}
+
+static void user_poll_done(struct net_backend *be, const struct pollfd *p, unsigned n)
+{
+    struct user_net *u = (struct user_net *)be;
+    u->poll = (struct pollfd *)p;
+    u->npoll = n;
+    slirp_pollfds_poll(u->slirp, 0, get_revents, u);
+    int64_t now_ms = now_ns() / 1000000;
+    for (unsigned i = 0; i < SLIRP_MAX_TIMERS; i++) {
+        struct slirp_timer *tm = &u->timers[i];
+        if (tm->used && tm->armed && tm->expire_ms <= now_ms) {
+            tm->armed = false;
+            tm->cb(tm->cb_opaque);
+        }
+    }
+}
+
+static void user_set_offloads(struct net_backend *be, uint64_t guest_features)
+{
+    (void)be;
+    (void)guest_features;
+}
+
+static void user_close(struct net_backend *be)
+{
+    struct user_net *u = (struct user_net *)be;
+    if (u->slirp)
+        slirp_cleanup(u->slirp);
+    for (unsigned i = 0; i < SLIRP_BACKLOG; i++)
+        free(u->backlog[i].data);
+    free(u);
+}
+
+static const struct net_backend_ops user_ops = {
+    .send = user_send, .poll_fill = user_poll_fill, .poll_done = user_poll_done,
+    .set_offloads = user_set_offloads, .close = user_close,
+};
+
+static struct in_addr ip4(const char *s)
+{
+    struct in_addr a;
+    inet_pton(AF_INET, s, &a);
+    return a;
+}
+
+struct net_backend *net_slirp_open(const struct net_config *cfg)
+{
+    struct user_net *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->be.ops = &user_ops;
+    SlirpConfig sc = {
+        .version = 1,
+        .in_enabled = true,
+        .vnetwork = ip4("10.0.2.0"),
+        .vnetmask = ip4("255.255.255.0"),
+        .vhost = ip4("10.0.2.2"),
+        .vhostname = "kvmbox",
+        .vdhcp_start = ip4("10.0.2.15"),
+        .vnameserver = ip4("10.0.2.3"),
+    };
+    u->slirp = slirp_new(&sc, &callbacks, u);
+    if (!u->slirp) {
+        log_error("--net user: cannot start user-mode networking");
+        goto fail;
+    }
+    for (unsigned i = 0; i < cfg->nfwd; i++) {
+        const struct hostfwd *f = &cfg->fwd[i];
+        struct in_addr guest = f->guest_addr;
+        if (guest.s_addr == INADDR_ANY)
+            guest = sc.vdhcp_start;
+        if (slirp_add_hostfwd(u->slirp, f->udp, f->host_addr, f->host_port, guest,
+                              f->guest_port) < 0) {
+            char h[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &f->host_addr, h, sizeof h);
+            log_error("--net user: hostfwd %s:%s:%u: cannot listen there (in use?)",
+                      f->udp ? "udp" : "tcp", h, f->host_port);
+            goto fail;
+        }
+    }
+    return &u->be;
+fail:
+    user_close(&u->be);
+    return NULL;
+}
