@@ -69,6 +69,20 @@ if have_kvm; then
 else
     skip "disk already in use by another kvmbox" "no usable /dev/kvm"
 fi
+# Network backends fail at start-up, before KVM: a TAP that does not
+# exist (a typo must not create one), a hostfwd port already taken.
+bad "TAP that does not exist"     "no such network interface"  run --kernel "$K" --net tap=kvmbox-none0
+bad "--net of an unknown kind"    "expected tap=IFNAME or user" run --kernel "$K" --net bridge=br0
+bad "--net hostfwd malformed"     "hostfwd= takes"             run --kernel "$K" --net user,hostfwd=tcp:2222:22
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("0.0.0.0", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(30)' > "$TMP/port" &
+holder=$!
+for i in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+bad "hostfwd port already in use" "cannot listen there" \
+    run --kernel "$K" --net "user,hostfwd=tcp::$(cat "$TMP/port")-:22"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+bad "--console of an unknown kind" "expected serial or virtio" run --kernel "$K" --console vga
 KVMBOX_KVM_DEVICE=/nonexistent/kvm bad "no KVM device" "does not exist" run --kernel "$K"
 KVMBOX_KVM_DEVICE=/dev/null bad "not a KVM device" "not a usable KVM device" run --kernel "$K"
 

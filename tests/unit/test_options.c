@@ -104,6 +104,57 @@ static void errors(void **state)
     assert_int_equal(parse(&c, err, "--version", NULL), OPTIONS_VERSION);
 }
 
+static void device_options(void **state)
+{
+    (void)state;
+    struct vm_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, "--kernel", "k", "--net", "tap=tap0,mac=52:54:00:ab:cd:ef",
+                           "--net", "user,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.1:5353-10.0.2.9:53",
+                           "--console", "virtio", "--disk", "d.img,readonly=on", NULL),
+                     OPTIONS_RUN);
+    assert_int_equal(c.nnets, 2);
+    assert_int_equal(c.nets[0].kind, NET_TAP);
+    assert_string_equal(c.nets[0].ifname, "tap0");
+    assert_true(c.nets[0].has_mac);
+    assert_int_equal(c.nets[0].mac[5], 0xef);
+    assert_int_equal(c.nets[1].kind, NET_USER);
+    assert_false(c.nets[1].has_mac);
+    assert_int_equal(c.nets[1].nfwd, 2);
+    assert_false(c.nets[1].fwd[0].udp);
+    assert_int_equal(c.nets[1].fwd[0].host_port, 2222);
+    assert_int_equal(c.nets[1].fwd[0].guest_port, 22);
+    assert_int_equal(c.nets[1].fwd[0].host_addr.s_addr, INADDR_ANY);
+    assert_true(c.nets[1].fwd[1].udp);
+    assert_int_equal(c.nets[1].fwd[1].host_addr.s_addr, htonl(0x7f000001));
+    assert_int_equal(c.nets[1].fwd[1].guest_addr.s_addr, htonl(0x0a000209));
+    assert_int_equal(c.console, CONSOLE_VIRTIO);
+    assert_int_equal(c.ndisks, 1);
+    assert_true(c.disks[0].readonly);
+    assert_string_equal(c.disks[0].path, "d.img");
+
+    static const char *const bad[][2] = {
+        { "--net", "" }, { "--net", "bridge=br0" }, { "--net", "tap=" },
+        { "--net", "tap=a-name-that-is-too-long" }, { "--net", "user,mac=01:02:03:04:05:06" },
+        { "--net", "user,mac=52:54:00:12:34" }, { "--net", "user,mac=52:54:00:12:34:567" },
+        { "--net", "user,hostfwd=tcp::0-:22" }, { "--net", "user,hostfwd=tcp::70000-:22" },
+        { "--net", "user,hostfwd=sctp::1-:2" }, { "--net", "user,hostfwd=tcp::1:2" },
+        { "--net", "user,hostfwd=tcp:300.1.1.1:1-:2" }, { "--net", "tap=t0,hostfwd=tcp::1-:2" },
+        { "--net", "user,speed=10" }, { "--console", "vga" }, { "--disk", "x,readonly=yes" },
+        { "--disk", "readonly=on" }, { "--disk", "x,cache=none" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        if (parse(&c, err, "--kernel", "k", bad[i][0], bad[i][1], NULL) != OPTIONS_ERROR)
+            fail_msg("%s '%s' was accepted", bad[i][0], bad[i][1]);
+        assert_true(strlen(err) > 0);
+    }
+    /* At most four NICs. */
+    assert_int_equal(parse(&c, err, "--kernel", "k", "--net", "user", "--net", "user", "--net",
+                           "user", "--net", "user", "--net", "user", NULL), OPTIONS_ERROR);
+    assert_non_null(strstr(err, "at most 4"));
+}
+
 static int feature_index(const char *name)
 {
     for (unsigned i = 0; cpu_feature_name(i); i++)
@@ -195,6 +246,7 @@ int main(void)
         cmocka_unit_test(sizes),
         cmocka_unit_test(defaults_and_values),
         cmocka_unit_test(errors),
+        cmocka_unit_test(device_options),
         cmocka_unit_test(cpu_filter_dependencies),
         cmocka_unit_test(cpuid_filter_applies),
         cmocka_unit_test(cpuid_timing_leaf),

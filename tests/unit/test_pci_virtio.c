@@ -3,6 +3,7 @@
  * transport's feature negotiation and queue set-up, and virtio-blk
  * requests (including hostile ones) against a temporary file. */
 #include "fake_host.h"
+#include "virtio_driver.h"
 #include "vq_driver.h"
 
 #include "devices/pci/pci.h"
@@ -19,41 +20,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MB (1ull << 20)
-static const struct pci_layout layout = { 0xe0000000, { 0xc0000000, 0x20000000 }, { 1ull << 32, 1ull << 36 } };
-
-static uint32_t cf8_read(struct fake_host *f, unsigned slot, unsigned reg)
-{
-    uint32_t a = 0x80000000u | slot << 11 | reg, v;
-    bus_access(&f->pio, 0xcf8, (uint8_t *)&a, 4, true);
-    bus_access(&f->pio, 0xcfc, (uint8_t *)&v, 4, false);
-    return v;
-}
-
-static void cf8_write(struct fake_host *f, unsigned slot, unsigned reg, uint32_t v)
-{
-    uint32_t a = 0x80000000u | slot << 11 | reg;
-    bus_access(&f->pio, 0xcf8, (uint8_t *)&a, 4, true);
-    bus_access(&f->pio, 0xcfc, (uint8_t *)&v, 4, true);
-}
-
 static uint32_t ecam_read(struct fake_host *f, unsigned slot, unsigned reg)
 {
     uint32_t v;
-    bus_access(&f->mmio, layout.ecam_base + (slot << 15) + reg, (uint8_t *)&v, 4, false);
+    bus_access(&f->mmio, test_layout.ecam_base + (slot << 15) + reg, (uint8_t *)&v, 4, false);
     return v;
-}
-
-static uint64_t mmio_read(struct fake_host *f, uint64_t addr, unsigned len)
-{
-    uint64_t v = 0;
-    bus_access(&f->mmio, addr, (uint8_t *)&v, len, false);
-    return v;
-}
-
-static void mmio_write(struct fake_host *f, uint64_t addr, uint64_t v, unsigned len)
-{
-    bus_access(&f->mmio, addr, (uint8_t *)&v, len, true);
 }
 
 /* A device with a 32-bit 4 KiB BAR and a 64-bit 16 KiB one. */
@@ -73,7 +44,7 @@ static void config_and_bars(void **state)
     struct fake_host f;
     fake_host_init(&f, 16 * MB);
     struct device dev;
-    struct pci_host *h = pci_host_create(&f.host, &layout, &dev);
+    struct pci_host *h = pci_host_create(&f.host, &test_layout, &dev);
     assert_non_null(h);
     struct pci_dev d;
     pci_dev_init(&d, 0x1234, 0x5678, 0x018000, 2, 0x1234, 1);
@@ -118,7 +89,7 @@ static void config_and_bars(void **state)
     assert_int_equal(mmio_read(&f, 0xc0000000, 1), 0xff);
     assert_int_equal(mmio_read(&f, 0x200000000ull, 1), 0xab);
     /* A BAR moved onto another range stays unmapped instead of overlapping. */
-    cf8_write(&f, 1, PCI_BAR0, layout.ecam_base);
+    cf8_write(&f, 1, PCI_BAR0, test_layout.ecam_base);
     assert_int_equal(ecam_read(&f, 1, 0), 0x56781234);       /* ECAM still answers */
 
     /* Read-only fields stay put; INTx follows the line and INTx-disable. */
@@ -135,7 +106,7 @@ static void config_and_bars(void **state)
 
     /* Odd accesses: misaligned ECAM, 8-byte, CF8 bytes, the reset port. */
     uint64_t v8;
-    bus_access(&f.mmio, layout.ecam_base + (1 << 15) + 1, (uint8_t *)&v8, 2, false);
+    bus_access(&f.mmio, test_layout.ecam_base + (1 << 15) + 1, (uint8_t *)&v8, 2, false);
     assert_int_equal(v8 & 0xffff, 0xffff);
     uint8_t b = 0x06;
     bus_access(&f.pio, 0xcf9, &b, 1, true);
@@ -161,7 +132,7 @@ static void make_blk(struct transport *t, const char *contents, size_t len, bool
 {
     memset(t, 0, sizeof *t);
     fake_host_init(&t->f, 32 * MB);
-    t->h = pci_host_create(&t->f.host, &layout, &t->dev);
+    t->h = pci_host_create(&t->f.host, &test_layout, &t->dev);
     snprintf(t->path, sizeof t->path, "/tmp/kvmbox-blk-XXXXXX");
     int fd = mkstemp(t->path);
     assert_true(fd >= 0);
