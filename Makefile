@@ -17,7 +17,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -D_GNU_SOURCE -DKVMBOX_VERSION='"$(VERSION)"' -Isrc -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
-LDLIBS  += -lpthread -lslirp
+LDLIBS  += -lpthread -lslirp -luring
 
 # The VMM minus main(): unit tests link against this.
 LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))

@@ -46,8 +46,9 @@ void options_usage(FILE *out)
           "  --cpus N           number of vCPUs (default 1)\n"
           "  --debug-exit       exit device at port 0xf4: writing V exits with (V<<1)|1\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
-          "  --disk path=FILE[,readonly=on][,serial=ID]\n"
-          "                     a virtio-blk disk (repeatable; the file is locked)\n"
+          "  --disk path=FILE[,readonly=on][,direct=on][,serial=ID]\n"
+          "                     a virtio-blk disk (repeatable; the file is locked;\n"
+          "                     direct=on bypasses the host page cache)\n"
           "  --net tap=IFNAME[,mac=MAC]\n"
           "                     a virtio-net NIC on an existing host TAP device\n"
           "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]\n"
@@ -209,7 +210,8 @@ static int unknown_key(const char *opt, const char *arg, const struct kv *kv, co
     return -1;
 }
 
-/* "path=FILE[,readonly=on|off][,serial=ID]"; a bare FILE is a path. */
+/* "path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]"; a bare FILE
+ * is a path. */
 static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
     if (cfg->ndisks == CONFIG_MAX_DISKS) {
@@ -229,6 +231,9 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
         } else if (kv_is(&kv, "readonly")) {
             if (parse_on_off("--disk", arg, &kv, &d->readonly, err, errlen) < 0)
                 return -1;
+        } else if (kv_is(&kv, "direct")) {
+            if (parse_on_off("--disk", arg, &kv, &d->direct, err, errlen) < 0)
+                return -1;
         } else if (kv_is(&kv, "serial")) {
             if (kv.vlen > CONFIG_DISK_SERIAL_MAX) {
                 snprintf(err, errlen, "--disk '%s': serial= is at most %d characters", arg,
@@ -238,7 +243,7 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
             memcpy(d->serial, kv.val, kv.vlen);
             d->serial[kv.vlen] = 0;
         } else {
-            return unknown_key("--disk", arg, &kv, "path, readonly, serial", err, errlen);
+            return unknown_key("--disk", arg, &kv, "path, readonly, direct, serial", err, errlen);
         }
     }
     if (!d->path[0]) {

@@ -17,6 +17,7 @@ struct disk_config {
     char path[4096];
     char serial[CONFIG_DISK_SERIAL_MAX + 1];
     bool readonly;
+    bool direct;              /* O_DIRECT: no host page cache */
 };
 
 #define CONFIG_MAX_NETS 4

@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_ring.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <stdio.h>
@@ -128,17 +129,20 @@ struct transport {
 static uint8_t common_read8(struct transport *t, unsigned off) { return (uint8_t)mmio_read(&t->f, t->bar4 + off, 1); }
 static void common_write(struct transport *t, unsigned off, uint64_t v, unsigned len) { mmio_write(&t->f, t->bar4 + off, v, len); }
 
-static void make_blk(struct transport *t, const char *contents, size_t len, bool readonly)
+/* The disk file is made in the current directory, not /tmp: O_DIRECT
+ * needs a file system that has it (tmpfs may not). */
+static void make_disk(struct transport *t, const char *contents, size_t len, bool readonly,
+                      bool direct)
 {
     memset(t, 0, sizeof *t);
     fake_host_init(&t->f, 32 * MB);
     t->h = pci_host_create(&t->f.host, &test_layout, &t->dev);
-    snprintf(t->path, sizeof t->path, "/tmp/kvmbox-blk-XXXXXX");
+    snprintf(t->path, sizeof t->path, "kvmbox-blk-XXXXXX");
     int fd = mkstemp(t->path);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, contents, len), (ssize_t)len);
     close(fd);
-    struct disk_config cfg = { .readonly = readonly };
+    struct disk_config cfg = { .readonly = readonly, .direct = direct };
     snprintf(cfg.path, sizeof cfg.path, "%s", t->path);
     snprintf(cfg.serial, sizeof cfg.serial, "SERIAL-1");
     struct blk *b = blk_open(&cfg);
@@ -148,6 +152,11 @@ static void make_blk(struct transport *t, const char *contents, size_t len, bool
     t->bar4 = cf8_read(&t->f, 1, PCI_BAR0 + 16) & ~15u;
     t->bar4 |= (uint64_t)cf8_read(&t->f, 1, PCI_BAR0 + 20) << 32;
     t->bar1 = cf8_read(&t->f, 1, PCI_BAR0 + 4) & ~15u;
+}
+
+static void make_blk(struct transport *t, const char *contents, size_t len, bool readonly)
+{
+    make_disk(t, contents, len, readonly, false);
 }
 
 static void free_blk(struct transport *t)
@@ -418,6 +427,85 @@ static void blk_requests(void **state)
     test_free(x);
 }
 
+/* Many requests in flight at once through the worker (io_uring where the
+ * host has it): 16 writes, then 16 reads of what they wrote, then a
+ * flush; buffered, and with direct=on, where unaligned buffers take the
+ * bounce path. */
+static void in_flight(bool direct)
+{
+    enum { N = 16, SZ = 4096 };
+    struct transport *t = test_calloc(1, sizeof *t);
+    static char disk[N * SZ * 2];
+    make_disk(t, disk, sizeof disk, false, direct);
+    struct vq_driver drv;
+    assert_int_equal(vdrv_bring_up(&t->f, 1, 1ull << VIRTIO_RING_F_INDIRECT_DESC, &drv, 1, 0x10000),
+                     0x0f);
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t type = pass ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+        for (unsigned i = 0; i < N; i++) {
+            uint64_t hdr = 0x100000 + i * 64, st = hdr + 32, data = 0x400000 + i * 0x2000;
+            /* Every other read lands at an odd address: with direct=on that
+             * takes the bounce path, the rest go straight to the file. */
+            if (pass)
+                data += (i & 1) ? 100 : 0;
+            struct virtio_blk_outhdr h = { type, 0, (uint64_t)i * SZ / 512 };
+            guest_mem_write(&t->f.mem, hdr, &h, sizeof h);
+            if (!pass)
+                guest_mem_fill(&t->f.mem, data, (int)(0x30 + i), SZ);
+            struct vq_buf b[] = { { hdr, sizeof h, false }, { data, SZ, pass == 1 },
+                                  { st, 1, true } };
+            assert_true(vqd_add(&drv, b, 3, 0x600000 + i * 64) >= 0);
+        }
+        vdrv_kick(&t->f, 1, &drv, 0);
+        for (unsigned done = 0; done < N; done++) {
+            uint16_t id;
+            uint32_t len;
+            assert_true(vdrv_wait_used(&drv, &id, &len));
+            assert_int_equal(len, pass ? SZ + 1 : 1);
+        }
+        for (unsigned i = 0; i < N; i++) {
+            uint8_t st;
+            guest_mem_read(&t->f.mem, 0x100000 + i * 64 + 32, &st, 1);
+            assert_int_equal(st, VIRTIO_BLK_S_OK);
+            if (pass) {
+                const uint8_t *p = guest_mem_ptr(&t->f.mem, 0x400000 + i * 0x2000 + ((i & 1) ? 100 : 0), SZ);
+                assert_int_equal(p[0], 0x30 + i);
+                assert_int_equal(p[SZ - 1], 0x30 + i);
+            }
+        }
+    }
+    /* The file holds what was written. */
+    int fd = open(t->path, O_RDONLY);
+    char c;
+    assert_int_equal(pread(fd, &c, 1, 5 * SZ + 100), 1);
+    assert_int_equal(c, 0x35);
+    close(fd);
+    mmio_write(&t->f, vdrv_bar4(&t->f, 1) + VIRTIO_PCI_COMMON_STATUS, 0, 1);
+    free_blk(t);
+    test_free(t);
+}
+
+static void blk_in_flight(void **state)
+{
+    (void)state;
+    in_flight(false);
+}
+
+static void blk_direct(void **state)
+{
+    (void)state;
+    char path[] = "kvmbox-dio-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int dfd = open(path, O_RDWR | O_DIRECT);
+    close(fd);
+    unlink(path);
+    if (dfd < 0)
+        skip();                      /* this file system has no O_DIRECT */
+    close(dfd);
+    in_flight(true);
+}
+
 /* Start-up refusals: a missing file, and a second writer. */
 static void blk_open_errors(void **state)
 {
@@ -452,6 +540,8 @@ int main(void)
         cmocka_unit_test(virtio_transport),
         cmocka_unit_test(blk_requests),
         cmocka_unit_test(blk_open_errors),
+        cmocka_unit_test(blk_in_flight),
+        cmocka_unit_test(blk_direct),
     };
     return cmocka_run_group_tests_name("pci_virtio", tests, NULL, NULL);
 }

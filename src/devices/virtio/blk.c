@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -26,15 +28,114 @@
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)   /* 2 GiB per range */
 #define BLK_MAX_DISCARD_SEG 32
 
+/* Bounce buffers for direct=on requests whose buffers are not aligned
+ * for O_DIRECT: larger requests are refused (IOERR). */
+#define BLK_MAX_BOUNCE (32u << 20)
+
+/* A read, write or flush in flight on the io_uring: what its completion
+ * needs. The iovecs are the kernel's to read until then. */
+struct blk_slot {
+    uint16_t head;
+    uint8_t *status;
+    uint32_t written;                /* the used length on success */
+    int64_t expect;                  /* bytes the operation must move */
+    struct iovec iov[VIRTQ_MAX_SEGS];
+};
+
 struct blk {
     struct disk_config cfg;
     int fd;
     uint64_t capacity;               /* sectors */
+    unsigned dio_align;              /* direct=on: buffer and length alignment */
     struct virtio_pci *vp;
     struct virtio_worker worker;
     struct virtq_chain chain;
     struct blk_request req;
+    /* Asynchronous I/O: reads, writes and flushes go to an io_uring, up to
+     * a queue's worth in flight; without io_uring (an old or locked-down
+     * host) everything is served synchronously on the worker. */
+    bool uring;
+    struct io_uring ring;
+    int ring_efd;
+    struct blk_slot *slots;          /* BLK_QUEUE_SIZE of them */
+    uint16_t free_slot[BLK_QUEUE_SIZE];
+    unsigned nfree;
 };
+
+static int rw_all(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write_);
+
+void blk_close(struct blk *b)
+{
+    if (!b)
+        return;
+    if (b->uring) {
+        io_uring_queue_exit(&b->ring);
+        close(b->ring_efd);
+    }
+    free(b->slots);
+    if (b->fd >= 0)
+        close(b->fd);
+    free(b);
+}
+
+/* Sets up the io_uring: one entry per queue slot, completions signalled on
+ * an eventfd the worker waits on. Falls back to synchronous I/O. */
+static void uring_init(struct blk *b)
+{
+    b->slots = calloc(BLK_QUEUE_SIZE, sizeof *b->slots);
+    if (!b->slots)
+        return;
+    int ret = io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0);
+    if (ret < 0) {
+        log_debug("--disk %s: no io_uring (%s); synchronous I/O", b->cfg.path, strerror(-ret));
+        return;
+    }
+    b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) < 0) {
+        log_debug("--disk %s: cannot signal io_uring completions; synchronous I/O", b->cfg.path);
+        if (b->ring_efd >= 0)
+            close(b->ring_efd);
+        b->ring_efd = -1;
+        io_uring_queue_exit(&b->ring);
+        return;
+    }
+    for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++)
+        b->free_slot[i] = (uint16_t)(BLK_QUEUE_SIZE - 1 - i);
+    b->nfree = BLK_QUEUE_SIZE;
+    b->uring = true;
+}
+
+/* Whether every buffer and the length suit O_DIRECT. */
+static bool dio_aligned(const struct blk *b, const struct blk_request *r)
+{
+    for (unsigned i = 0; i < r->ndata; i++)
+        if (((uintptr_t)r->data[i].iov_base | r->data[i].iov_len) & (b->dio_align - 1))
+            return false;
+    return true;
+}
+
+/* A direct=on read or write whose buffers are not aligned: through an
+ * aligned bounce buffer. */
+static int rw_bounce(struct blk *b, const struct blk_request *r, bool write_)
+{
+    if (r->data_len > BLK_MAX_BOUNCE)
+        return -1;
+    void *buf;
+    if (posix_memalign(&buf, 4096, r->data_len ? r->data_len : 1) != 0)
+        return -1;
+    struct iovec iov = { buf, r->data_len };
+    int ret;
+    if (write_) {
+        iov_copy_from(r->data, r->ndata, 0, buf, r->data_len);
+        ret = rw_all(b->fd, &iov, 1, r->sector * BLK_SECTOR, true);
+    } else {
+        ret = rw_all(b->fd, &iov, 1, r->sector * BLK_SECTOR, false);
+        if (ret == 0)
+            iov_copy_to(r->data, r->ndata, 0, buf, r->data_len);
+    }
+    free(buf);
+    return ret;
+}
 
 struct blk *blk_open(const struct disk_config *cfg)
 {
@@ -42,7 +143,15 @@ struct blk *blk_open(const struct disk_config *cfg)
     if (!b)
         return NULL;
     b->cfg = *cfg;
-    b->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    b->ring_efd = -1;
+    b->dio_align = BLK_SECTOR;
+    b->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                            (cfg->direct ? O_DIRECT : 0));
+    if (b->fd < 0 && cfg->direct && errno == EINVAL) {
+        log_error("--disk %s: direct=on, but its file system does not support O_DIRECT",
+                  cfg->path);
+        goto fail;
+    }
     if (b->fd < 0) {
         log_error("--disk %s: %s", cfg->path, strerror(errno));
         goto fail;
@@ -65,6 +174,9 @@ struct blk *blk_open(const struct disk_config *cfg)
             log_error("--disk %s: cannot get its size: %s", cfg->path, strerror(errno));
             goto fail;
         }
+        int ssz;
+        if (ioctl(b->fd, BLKSSZGET, &ssz) == 0 && ssz > (int)BLK_SECTOR)
+            b->dio_align = (unsigned)ssz;
     } else if (S_ISREG(st.st_mode)) {
         bytes = (uint64_t)st.st_size;
     } else {
@@ -75,19 +187,11 @@ struct blk *blk_open(const struct disk_config *cfg)
         log_warn("--disk %s: size is not a multiple of 512; the last %llu bytes are not seen",
                  cfg->path, (unsigned long long)(bytes % BLK_SECTOR));
     b->capacity = bytes / BLK_SECTOR;
+    uring_init(b);
     return b;
 fail:
     blk_close(b);
     return NULL;
-}
-
-void blk_close(struct blk *b)
-{
-    if (!b)
-        return;
-    if (b->fd >= 0)
-        close(b->fd);
-    free(b);
 }
 
 /* Full preadv/pwritev over an iovec array, resuming after short transfers. */
@@ -144,6 +248,13 @@ static int discard_or_zero(struct blk *b, const struct blk_request *r)
     return 0;
 }
 
+/* The used length of a read: data and status. It is 32 bits; a longer
+ * read saturates. */
+static uint32_t read_used_len(const struct blk_request *r)
+{
+    return r->data_len < UINT32_MAX ? (uint32_t)r->data_len + 1 : UINT32_MAX;
+}
+
 uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
 {
     struct blk_request *r = &b->req;
@@ -159,15 +270,17 @@ uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
     else {
         switch (r->type) {
         case VIRTIO_BLK_T_IN:
-            if (rw_all(b->fd, r->data, r->ndata, r->sector * BLK_SECTOR, false) < 0)
+        case VIRTIO_BLK_T_OUT: {
+            bool write_ = r->type == VIRTIO_BLK_T_OUT;
+            int ret = b->cfg.direct && !dio_aligned(b, r)
+                          ? rw_bounce(b, r, write_)
+                          : rw_all(b->fd, r->data, r->ndata, r->sector * BLK_SECTOR, write_);
+            if (ret < 0)
                 status = VIRTIO_BLK_S_IOERR;
-            else   /* the used length is 32 bits; a longer read saturates */
-                written = r->data_len < UINT32_MAX ? (uint32_t)r->data_len + 1 : UINT32_MAX;
+            else if (!write_)
+                written = read_used_len(r);
             break;
-        case VIRTIO_BLK_T_OUT:
-            if (rw_all(b->fd, r->data, r->ndata, r->sector * BLK_SECTOR, true) < 0)
-                status = VIRTIO_BLK_S_IOERR;
-            break;
+        }
         case VIRTIO_BLK_T_FLUSH:
             if (!b->cfg.readonly && fdatasync(b->fd) < 0)
                 status = VIRTIO_BLK_S_IOERR;
@@ -188,24 +301,104 @@ uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
     return written;
 }
 
-static uint32_t serve(void *dev, const struct virtq_chain *c) { return blk_serve(dev, c); }
+/* Puts a read, write or flush on the io_uring. Returns false when it has
+ * to be served synchronously instead. */
+static bool submit(struct blk *b, const struct virtq_chain *c)
+{
+    struct blk_request *r = &b->req;
+    if (!b->uring || !b->nfree ||
+        blk_parse_request(c, b->capacity, b->cfg.readonly, r) != BLK_PARSE_OK)
+        return false;
+    bool rw = r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT;
+    if (!rw && (r->type != VIRTIO_BLK_T_FLUSH || b->cfg.readonly))
+        return false;
+    if (rw && ((b->cfg.direct && !dio_aligned(b, r)) || r->data_len > INT32_MAX))
+        return false;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+    if (!sqe)
+        return false;
+    uint16_t i = b->free_slot[--b->nfree];
+    struct blk_slot *s = &b->slots[i];
+    s->head = c->head;
+    s->status = r->status;
+    s->written = r->type == VIRTIO_BLK_T_IN ? read_used_len(r) : 1;
+    s->expect = rw ? (int64_t)r->data_len : 0;
+    memcpy(s->iov, r->data, r->ndata * sizeof *r->data);
+    off_t off = (off_t)(r->sector * BLK_SECTOR);
+    if (r->type == VIRTIO_BLK_T_IN)
+        io_uring_prep_readv(sqe, b->fd, s->iov, r->ndata, off);
+    else if (r->type == VIRTIO_BLK_T_OUT)
+        io_uring_prep_writev(sqe, b->fd, s->iov, r->ndata, off);
+    else
+        io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, i);
+    return true;
+}
 
-static void blk_event(void *dev, unsigned queue)
+static uint32_t serve(void *dev, const struct virtq_chain *c)
 {
     struct blk *b = dev;
-    virtio_pci_serve_queue(b->vp, queue, &b->chain, serve, b);
+    return submit(b, c) ? VIRTIO_SERVE_DEFERRED : blk_serve(b, c);
+}
+
+/* Hands finished operations back to the driver. With `push` false (a
+ * reset is under way) they are only accounted for. */
+static void complete(struct blk *b, bool push)
+{
+    struct io_uring_cqe *cqe;
+    bool pushed = false;
+    while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+        uint16_t i = (uint16_t)io_uring_cqe_get_data64(cqe);
+        struct blk_slot *s = &b->slots[i];
+        /* A short transfer inside the disk means the file shrank or the
+         * device failed: an I/O error either way. */
+        bool ok = cqe->res >= 0 && cqe->res == s->expect;
+        if (!ok)
+            log_debug("virtio-blk: %s: operation returned %d of %lld", b->cfg.path, cqe->res,
+                      (long long)s->expect);
+        io_uring_cqe_seen(&b->ring, cqe);
+        b->free_slot[b->nfree++] = i;
+        if (!push)
+            continue;
+        *s->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        virtq_push(virtio_pci_queue(b->vp, 0), s->head, ok ? s->written : 1);
+        pushed = true;
+    }
+    if (pushed)
+        virtio_pci_notify(b->vp, 0);
+}
+
+static void blk_event(void *dev, unsigned tag)
+{
+    struct blk *b = dev;
+    if (tag == 0) {
+        virtio_pci_serve_queue(b->vp, 0, &b->chain, serve, b);
+        if (b->uring)
+            io_uring_submit(&b->ring);
+    } else {
+        complete(b, true);
+    }
 }
 
 static int blk_activate(void *dev)
 {
     struct blk *b = dev;
-    return virtio_pci_start_worker(b->vp, &b->worker, "virtio-blk", blk_event, b);
+    return virtio_pci_start_worker(b->vp, &b->worker, "virtio-blk", blk_event, b,
+                                   b->uring ? b->ring_efd : -1);
 }
 
 static void blk_reset(void *dev)
 {
     struct blk *b = dev;
     worker_stop(&b->worker);
+    /* Operations in flight still write into guest memory: wait for them
+     * before the queue is forgotten. */
+    while (b->uring && b->nfree < BLK_QUEUE_SIZE) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&b->ring, &cqe) < 0)
+            break;
+        complete(b, false);
+    }
 }
 
 static void blk_config_read(void *dev, unsigned off, uint8_t *data, unsigned len)

@@ -86,8 +86,11 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chai
     do {
         virtq_set_kicks(vq, false);
         while ((got = virtq_pop(vq, c)) == 1) {
-            virtq_push(vq, c->head, serve(dev, c));
-            pushed = true;
+            uint32_t written = serve(dev, c);
+            if (written != VIRTIO_SERVE_DEFERRED) {
+                virtq_push(vq, c->head, written);
+                pushed = true;
+            }
         }
         virtq_set_kicks(vq, true);
     } while (got == 0 && virtq_has_work(vq));
@@ -98,12 +101,14 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chai
 }
 
 int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
-                            void (*fn)(void *dev, unsigned queue), void *dev)
+                            void (*fn)(void *dev, unsigned tag), void *dev, int extra_fd)
 {
     worker_init(w, name, fn, dev);
     for (unsigned q = 0; q < vp->ops->nqueues; q++)
         if (worker_add_fd(w, vp->kick_fd[q], q, true) < 0)
             return -1;
+    if (extra_fd >= 0 && worker_add_fd(w, extra_fd, vp->ops->nqueues, true) < 0)
+        return -1;
     return worker_start(w);
 }
 

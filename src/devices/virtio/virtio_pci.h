@@ -75,7 +75,10 @@ void virtio_pci_config_changed(struct virtio_pci *vp);
 /* A queue broke (malformed ring): DEVICE_NEEDS_RESET and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp, unsigned q);
 
-/* Serves a request: returns the bytes written into the chain. */
+/* Serves a request: returns the bytes written into the chain, or
+ * VIRTIO_SERVE_DEFERRED when it completes later (asynchronous I/O) and the
+ * device pushes it itself. */
+#define VIRTIO_SERVE_DEFERRED UINT32_MAX
 typedef uint32_t (*virtio_serve_fn)(void *dev, const struct virtq_chain *c);
 /* Serves every chain queue q holds, asking the driver not to kick
  * meanwhile and checking once more after re-enabling kicks; then
@@ -83,10 +86,11 @@ typedef uint32_t (*virtio_serve_fn)(void *dev, const struct virtq_chain *c);
  * broke. `c` is the caller's scratch chain. For a device's worker. */
 void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chain *c,
                             virtio_serve_fn serve, void *dev);
-/* Starts `w` on every queue's kick eventfd (tag = queue index). */
+/* Starts `w` on every queue's kick eventfd (tag = queue index) and, if
+ * extra_fd >= 0, one more eventfd (tag = the number of queues). */
 struct virtio_worker;
 int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
-                            void (*fn)(void *dev, unsigned queue), void *dev);
+                            void (*fn)(void *dev, unsigned tag), void *dev, int extra_fd);
 
 /* The struct device for the VM's device list (save/load/destroy). */
 extern const struct device_ops virtio_pci_device_ops;
