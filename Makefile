@@ -27,7 +27,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo check check-unit check-integration check-lab guest-linux guests bench bench-lab bench-smp bench-smp-lab clean
+.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-lab bench-smp bench-smp-lab clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -47,6 +47,34 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(SUPPORT_OBJS)
 	$(CC) $(CFLAGS) -Itests/unit -Itests/support -o $@ $< $(LIB_OBJS) $(SUPPORT_OBJS) \
 	    $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang and ASan+UBSan
+# over their own copy of the VMM objects; seed corpora in tests/fuzz/corpus.
+FUZZ_CC    ?= clang
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DKVMBOX_VERSION='"$(VERSION)"' \
+              -Isrc -Itests/unit -Itests/support -MMD -MP \
+              -Wno-gnu-variable-sized-type-not-at-end \
+              -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o) $(SUPPORT_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS) -lcmocka
+
+fuzz: $(FUZZ_BINS)
+
+# Each fuzz target for FUZZ_SECONDS (60) from its seed corpus; what it
+# finds is kept in build/fuzz/findings. Part of CI.
+fuzz-smoke: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ONLY=fuzz tests/run-all.sh $(FUZZ_BINS)
+
 # Test guests: freestanding, built the same way whatever SANITIZE says.
 include tests/guest/guest.mk
 
@@ -59,7 +87,7 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux \
-	    e2fsprogs libslirp-dev liburing-dev iproute2
+	    e2fsprogs libslirp-dev liburing-dev iproute2 clang libclang-rt-14-dev fio
 
 # Boots the PVH test guest, which reports what it was given and resets
 # (kvmbox exits 0): the quickest way to see kvmbox work.

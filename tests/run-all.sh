@@ -3,7 +3,8 @@
 # integration scripts in tests/integration, and ends with the summary line
 # "N passed, N failed, N skipped". Exit status: 0 if nothing failed.
 #   BUILD, GUEST_BUILD: where kvmbox and the test guests are
-#   ONLY=unit|integration|lab: run one part; LAB=0: leave the lab out
+#   ONLY=unit|integration|lab|fuzz: run one part (fuzz only when asked:
+#   make fuzz-smoke); LAB=0: leave the lab out
 set -u
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build} GUEST_BUILD=${GUEST_BUILD:-build/guest}
@@ -54,6 +55,32 @@ if [ "${ONLY:-lab}" = lab ] && [ "${LAB:-1}" != 0 ]; then
         name=$(basename "$script" .sh)
         echo "# lab: $name"
         count "$name" < <(bash "$script" 2>&1)
+    done
+fi
+
+# Fuzz smoke (ONLY=fuzz, make fuzz-smoke): each libFuzzer target given as
+# an argument runs FUZZ_SECONDS from its seed corpus in tests/fuzz/corpus;
+# a crash, leak or sanitizer report fails it and leaves the input in
+# build/fuzz/findings.
+if [ "${ONLY:-}" = fuzz ]; then
+    mkdir -p build/fuzz/findings
+    for bin in "$@"; do
+        name=$(basename "$bin")
+        echo "# fuzz: $name for ${FUZZ_SECONDS:-60} s"
+        work=build/fuzz/work/$name
+        mkdir -p "$work"
+        log=build/fuzz/$name.log
+        "$bin" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="build/fuzz/findings/$name-" \
+            "$work" "tests/fuzz/corpus/$name" > "$log" 2>&1
+        rc=$?
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        if [ $rc -eq 0 ]; then
+            count "$name" <<< "ok - fuzz: $name (${runs:-?} runs, no crash)"
+        else
+            grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5
+            count "$name" <<< "not ok - fuzz: $name (status $rc; see $log)"
+        fi
     done
 fi
 

@@ -239,6 +239,11 @@ static void virtio_transport(void **state)
     common_write(t, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
     common_write(t, VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
     assert_int_equal(common_read8(t, VIRTIO_PCI_COMMON_STATUS), 0x0f);
+    /* Status bits cannot be cleared but by a reset (found by the fuzzer:
+     * DRIVER_OK cleared and set again started a second worker). */
+    common_write(t, VIRTIO_PCI_COMMON_STATUS, 0x0b, 1);
+    assert_int_equal(common_read8(t, VIRTIO_PCI_COMMON_STATUS), 0x0f);
+    common_write(t, VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
 
     /* A read of sector 2 through the worker; the notify write kicks it. */
     uint64_t hdr_at = 0x100000, data_at = 0x101000, status_at = 0x102000;

@@ -136,6 +136,10 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
         reset_locked(vp);
         return;
     }
+    /* A driver may only add bits until it resets (virtio 1.x 2.1.2): one
+     * that clears DRIVER_OK and sets it again must not start the device a
+     * second time over its running worker. */
+    v |= vp->status;
     if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
         /* Only features we offered, and the modern interface. */
         if ((vp->driver_features & ~vp->device_features) ||

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora in tests/fuzz/corpus/: a few well-formed inputs
+per fuzz target, in each target's input format (see the targets' heads), so
+that fuzzing starts from requests a real driver makes."""
+import os
+import struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# fuzz_virtqueue: [log2 size, features, 0, 0] then memory from GPA 0:
+# descriptors (16 bytes each), the avail ring right after them.
+def ring(qsize_log2, features, descs, heads):
+    qsize = 1 << qsize_log2
+    mem = bytearray(qsize * 16 + 6 + 2 * qsize + 2)
+    for i, (addr, ln, flags, nxt) in enumerate(descs):
+        struct.pack_into("<QIHH", mem, i * 16, addr, ln, flags, nxt)
+    avail = qsize * 16
+    struct.pack_into("<HH", mem, avail, 0, len(heads))
+    for i, h in enumerate(heads):
+        struct.pack_into("<H", mem, avail + 4 + 2 * i, h)
+    return bytes([qsize_log2, features, 0, 0]) + bytes(mem)
+
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+put("fuzz_virtqueue", "two-chains",
+    ring(3, 0, [(0x20000, 16, NEXT, 1), (0x21000, 512, NEXT | WRITE, 2), (0x22000, 1, WRITE, 0),
+                (0x23000, 64, 0, 0)], [0, 3]))
+put("fuzz_virtqueue", "indirect",
+    ring(2, 3, [(0x100, 48, INDIRECT, 0)], [0]))
+put("fuzz_virtqueue", "loop",
+    ring(2, 0, [(0x20000, 16, NEXT, 1), (0x21000, 16, NEXT, 0)], [0]))
+
+
+# fuzz_blk_request: [readable count, writable count], then per buffer a
+# length byte (len = byte * 2 + 1, at most 512) and its bytes.
+def blk(out, inn):
+    data = bytes([len(out), len(inn)])
+    for b in out + inn:
+        data += bytes([(len(b) - 1) // 2]) + b
+    return data
+
+
+hdr = lambda t, sector: struct.pack("<IIQ", t, 0, sector)
+put("fuzz_blk_request", "read", blk([hdr(0, 1) + b"\0"], [bytes(511), b"\xff"]))
+put("fuzz_blk_request", "write", blk([hdr(1, 2) + b"\0", b"\x5a" * 511], [b"\xff"]))
+put("fuzz_blk_request", "flush", blk([hdr(4, 0) + b"\0"], [b"\xff"]))
+put("fuzz_blk_request", "get-id", blk([hdr(8, 0) + b"\0"], [bytes(21)]))
+put("fuzz_blk_request", "discard",
+    blk([hdr(11, 0) + b"\0", struct.pack("<QII", 4, 8, 0) + b"\0"], [b"\xff"]))
+
+
+# fuzz_pci_config: 16-byte accesses [kind | write << 7, log2 len, 6-byte
+# address, 8-byte value]. Kind 0: CF8/CFC (address = the CF8 value's low
+# 24 bits); 1: ECAM; 2: the 32-bit window; 3: the 64-bit window.
+def acc(kind, write, log2len, addr, value=0):
+    return bytes([kind | (0x80 if write else 0), log2len]) + addr.to_bytes(6, "little") + \
+        struct.pack("<Q", value)
+
+
+slot1 = 1 << 11
+put("fuzz_pci_config", "enumerate",
+    acc(0, 1, 2, 0) + acc(0, 1, 2, slot1) + acc(0, 1, 2, slot1 | 0x10, 0xffffffff) +
+    acc(1, 0, 2, (1 << 15) | 0x10) + acc(1, 1, 1, (1 << 15) | 4, 6))
+put("fuzz_pci_config", "virtio-bring-up",
+    acc(1, 1, 1, (1 << 15) | 4, 6) + acc(3, 1, 0, 0x14, 1) + acc(3, 1, 0, 0x14, 3) +
+    acc(3, 1, 2, 0x08, 1) + acc(3, 1, 2, 0x0c, 1) + acc(3, 1, 0, 0x14, 0xb) +
+    acc(3, 1, 1, 0x16, 0) + acc(3, 1, 3, 0x20, 0x10000) + acc(3, 1, 1, 0x1c, 1) +
+    acc(3, 1, 0, 0x14, 0xf) + acc(3, 1, 1, 0x3000, 0))
+put("fuzz_pci_config", "msix",
+    acc(0, 1, 2, slot1 | 0x40, 0x80000000) + acc(2, 1, 2, 0, 0xfee00000) +
+    acc(2, 1, 2, 8, 0x4041) + acc(2, 1, 2, 12, 0) + acc(2, 0, 2, 0x800))
