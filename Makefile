@@ -27,7 +27,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-lab bench-smp bench-smp-lab clean
+.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-blk bench-lab bench-smp bench-smp-lab clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -115,6 +115,16 @@ check-integration: all guests
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# The virtio-blk harness links the VMM's objects and the test-side driver.
+$(BUILD)/bench/blk_harness: bench/blk_harness.c $(LIB_OBJS) $(SUPPORT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -Itests/support -o $@ $< $(LIB_OBJS) $(SUPPORT_OBJS) \
+	    $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# virtio-blk IOPS and throughput next to fio on the same file.
+bench-blk: $(BUILD)/bench/blk_harness
+	BUILD=$(BUILD) bench/blk.sh
 
 bench: all guests $(BUILD)/bench/startup $(BUILD)/bench/kvm_floor
 	$(BUILD)/bench/startup $(BUILD)/kvmbox $(BUILD)/bench/kvm_floor $(GUEST_BUILD)/first-byte.elf

@@ -57,11 +57,12 @@ static inline uint64_t vdrv_bar4(struct fake_host *f, unsigned slot)
            (uint64_t)cf8_read(f, slot, PCI_BAR0 + 20) << 32;
 }
 
-/* Negotiates VERSION_1 plus `features`, sets up queues 0..nq-1 (size 16,
- * rings from `rings` on, 16 KiB apart) and sets DRIVER_OK; returns the
- * final device status. */
-static inline uint8_t vdrv_bring_up(struct fake_host *f, unsigned slot, uint64_t features,
-                                    struct vq_driver *drv, unsigned nq, uint64_t rings)
+/* Negotiates VERSION_1 plus `features`, sets up queues 0..nq-1 of `qsize`
+ * entries (rings from `rings` on, 64 KiB apart) and sets DRIVER_OK;
+ * returns the final device status. */
+static inline uint8_t vdrv_bring_up_size(struct fake_host *f, unsigned slot, uint64_t features,
+                                         struct vq_driver *drv, unsigned nq, uint64_t rings,
+                                         uint16_t qsize)
 {
     uint64_t bar = vdrv_bar4(f, slot);
     features |= 1ull << VIRTIO_F_VERSION_1;
@@ -73,9 +74,9 @@ static inline uint8_t vdrv_bring_up(struct fake_host *f, unsigned slot, uint64_t
     }
     mmio_write(f, bar + VIRTIO_PCI_COMMON_STATUS, 0x0b, 1);
     for (unsigned q = 0; q < nq; q++) {
-        vqd_init(&drv[q], &f->mem, rings + q * 0x4000, 16);
+        vqd_init(&drv[q], &f->mem, rings + q * 0x10000, qsize);
         mmio_write(f, bar + VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-        mmio_write(f, bar + VIRTIO_PCI_COMMON_Q_SIZE, 16, 2);
+        mmio_write(f, bar + VIRTIO_PCI_COMMON_Q_SIZE, qsize, 2);
         mmio_write(f, bar + VIRTIO_PCI_COMMON_Q_DESCLO, drv[q].desc, 8);
         mmio_write(f, bar + VIRTIO_PCI_COMMON_Q_AVAILLO, drv[q].avail, 8);
         mmio_write(f, bar + VIRTIO_PCI_COMMON_Q_USEDLO, drv[q].used, 8);
@@ -83,6 +84,13 @@ static inline uint8_t vdrv_bring_up(struct fake_host *f, unsigned slot, uint64_t
     }
     mmio_write(f, bar + VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
     return (uint8_t)mmio_read(f, bar + VIRTIO_PCI_COMMON_STATUS, 1);
+}
+
+/* The same with 16-entry queues. */
+static inline uint8_t vdrv_bring_up(struct fake_host *f, unsigned slot, uint64_t features,
+                                    struct vq_driver *drv, unsigned nq, uint64_t rings)
+{
+    return vdrv_bring_up_size(f, slot, features, drv, nq, rings, 16);
 }
 
 /* Publishes what was added to queue q and notifies the device. */
