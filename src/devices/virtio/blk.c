@@ -445,10 +445,7 @@ static void blk_config_read(void *dev, unsigned off, uint8_t *data, unsigned len
     c.max_write_zeroes_sectors = BLK_MAX_DISCARD_SECTORS;
     c.max_write_zeroes_seg = BLK_MAX_DISCARD_SEG;
     c.write_zeroes_may_unmap = 0;
-    if (off + len <= sizeof c)
-        memcpy(data, (const uint8_t *)&c + off, len);
-    else
-        memset(data, 0, len);
+    virtio_config_copy(&c, sizeof c, off, data, len);
 }
 
 static void blk_destroy(void *dev) { blk_close(dev); }

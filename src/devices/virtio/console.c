@@ -132,9 +132,7 @@ static void console_config_read(void *dev, unsigned offset, uint8_t *data, unsig
     (void)dev;
     /* cols, rows (no size feature), max_nr_ports 1, emerg_wr. */
     struct virtio_console_config cfg = { .max_nr_ports = 1 };
-    memset(data, 0, len);
-    if (offset < sizeof cfg)
-        memcpy(data, (uint8_t *)&cfg + offset, len < sizeof cfg - offset ? len : sizeof cfg - offset);
+    virtio_config_copy(&cfg, sizeof cfg, offset, data, len);
 }
 
 static void console_config_write(void *dev, unsigned offset, const uint8_t *data, unsigned len)

@@ -149,9 +149,7 @@ static void nic_config_read(void *dev, unsigned offset, uint8_t *data, unsigned 
     struct nic *n = dev;
     struct virtio_net_config cfg = { .status = VIRTIO_NET_S_LINK_UP, .max_virtqueue_pairs = 1 };
     memcpy(cfg.mac, n->mac, sizeof cfg.mac);
-    memset(data, 0, len);
-    if (offset < sizeof cfg)
-        memcpy(data, (uint8_t *)&cfg + offset, len < sizeof cfg - offset ? len : sizeof cfg - offset);
+    virtio_config_copy(&cfg, sizeof cfg, offset, data, len);
 }
 
 static void nic_destroy(void *dev)

@@ -38,6 +38,14 @@
 struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q) { return &vp->vqs[q]; }
 int virtio_pci_kick_fd(const struct virtio_pci *vp, unsigned q) { return vp->kick_fd[q]; }
 
+void virtio_config_copy(const void *cfg, size_t size, unsigned offset, uint8_t *data,
+                        unsigned len)
+{
+    memset(data, 0, len);
+    if (offset < size)
+        memcpy(data, (const uint8_t *)cfg + offset, len < size - offset ? len : size - offset);
+}
+
 uint64_t virtio_pci_driver_features(const struct virtio_pci *vp) { return vp->driver_features; }
 
 bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)

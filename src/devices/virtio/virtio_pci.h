@@ -92,6 +92,11 @@ struct virtio_worker;
 int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
                             void (*fn)(void *dev, unsigned tag), void *dev, int extra_fd);
 
+/* For a device's config_read: the bytes [offset, offset + len) of its
+ * configuration structure `cfg` (`size` bytes), zeroes beyond its end. */
+void virtio_config_copy(const void *cfg, size_t size, unsigned offset, uint8_t *data,
+                        unsigned len);
+
 /* The struct device for the VM's device list (save/load/destroy). */
 extern const struct device_ops virtio_pci_device_ops;
 
