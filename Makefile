@@ -68,6 +68,9 @@ $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS) -lcmocka
 
+# Kept between runs (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_OBJS)
+
 fuzz: $(FUZZ_BINS)
 
 # Each fuzz target for FUZZ_SECONDS (60) from its seed corpus; what it
