@@ -258,10 +258,11 @@ static uint32_t read_used_len(const struct blk_request *r)
     return r->data_len < UINT32_MAX ? (uint32_t)r->data_len + 1 : UINT32_MAX;
 }
 
-uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
+/* Serves the request parsed into b->req (`p` says how it parsed) on this
+ * thread; returns the used length. */
+static uint32_t execute(struct blk *b, enum blk_parse p)
 {
     struct blk_request *r = &b->req;
-    enum blk_parse p = blk_parse_request(c, b->capacity, b->cfg.readonly, r);
     if (p == BLK_PARSE_NO_STATUS)
         return 0;
     uint8_t status = VIRTIO_BLK_S_OK;
@@ -304,13 +305,17 @@ uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
     return written;
 }
 
-/* Puts a read, write or flush on the io_uring. Returns false when it has
- * to be served synchronously instead. */
+uint32_t blk_serve(struct blk *b, const struct virtq_chain *c)
+{
+    return execute(b, blk_parse_request(c, b->capacity, b->cfg.readonly, &b->req));
+}
+
+/* Puts the parsed read, write or flush (b->req) on the io_uring. Returns
+ * false when it has to be served synchronously instead. */
 static bool submit(struct blk *b, const struct virtq_chain *c)
 {
     struct blk_request *r = &b->req;
-    if (!b->uring || !b->nfree ||
-        blk_parse_request(c, b->capacity, b->cfg.readonly, r) != BLK_PARSE_OK)
+    if (!b->uring || !b->nfree)
         return false;
     bool rw = r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT;
     if (!rw && (r->type != VIRTIO_BLK_T_FLUSH || b->cfg.readonly))
@@ -341,7 +346,10 @@ static bool submit(struct blk *b, const struct virtq_chain *c)
 static uint32_t serve(void *dev, const struct virtq_chain *c)
 {
     struct blk *b = dev;
-    return submit(b, c) ? VIRTIO_SERVE_DEFERRED : blk_serve(b, c);
+    enum blk_parse p = blk_parse_request(c, b->capacity, b->cfg.readonly, &b->req);
+    if (p == BLK_PARSE_OK && submit(b, c))
+        return VIRTIO_SERVE_DEFERRED;
+    return execute(b, p);
 }
 
 /* Hands finished operations back to the driver. With `push` false (a
