@@ -259,6 +259,7 @@ void guest_main(void)
     tables_checks(cmdline, handed_rsdp);
     smp_checks(cmdline);
     time_checks(cmdline);
+    virtio_checks(cmdline);
 
     if (cmdline_has(cmdline, "irq"))
         irq_checks();

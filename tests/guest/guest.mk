@@ -11,7 +11,8 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-n \
 GUEST_COMMON := $(GUEST_BUILD)/lib.o $(GUEST_BUILD)/boot_check.o $(GUEST_BUILD)/irq_check.o \
     $(GUEST_BUILD)/interrupts.o $(GUEST_BUILD)/isr.o $(GUEST_BUILD)/tables_check.o \
     $(GUEST_BUILD)/smp_check.o $(GUEST_BUILD)/trampoline.o \
-    $(GUEST_BUILD)/time_check.o
+    $(GUEST_BUILD)/time_check.o $(GUEST_BUILD)/pci.o $(GUEST_BUILD)/virtio.o \
+    $(GUEST_BUILD)/virtio_check.o $(GUEST_BUILD)/net_check.o
 
 GUESTS := $(GUEST_BUILD)/boot-linux.bzImage $(GUEST_BUILD)/boot-pvh.elf \
           $(GUEST_BUILD)/boot-multiboot.elf $(GUEST_BUILD)/boot-multiboot-aout.bin

@@ -58,6 +58,28 @@ static unsigned acpi_cpus(const uint8_t *rsdp)
     return cpus;
 }
 
+const uint8_t *acpi_find(const char *sig)
+{
+    const uint8_t *rsdp = scan("RSD PTR ", 0xe0000, 0x100000, 16);
+    if (!rsdp || sum(rsdp, 36) != 0)
+        return NULL;
+    uint64_t xsdt_at;
+    memcpy(&xsdt_at, rsdp + 24, 8);
+    const uint8_t *xsdt = (const uint8_t *)(uintptr_t)xsdt_at;
+    uint32_t len;
+    memcpy(&len, xsdt + 4, 4);
+    for (uint32_t off = 36; off + 8 <= len; off += 8) {
+        uint64_t at;
+        memcpy(&at, xsdt + off, 8);
+        const uint8_t *t = (const uint8_t *)(uintptr_t)at;
+        uint32_t tlen;
+        memcpy(&tlen, t + 4, 4);
+        if (!memcmp(t, sig, 4) && sum(t, tlen) == 0)
+            return t;
+    }
+    return NULL;
+}
+
 static unsigned mp_cpus(const uint8_t *mpf)
 {
     uint32_t cfg_at;
