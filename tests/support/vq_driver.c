@@ -78,6 +78,15 @@ void vqd_publish(struct vq_driver *d)
     w16(d, d->avail + 2, d->avail_idx);
 }
 
+bool vqd_kick_wanted(struct vq_driver *d)
+{
+    /* The new avail->idx must be visible before the flag is read, or the
+     * device may have stopped polling without seeing it (Linux's
+     * virtqueue_kick_prepare has the same barrier). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return !(r16(d, d->used) & VRING_USED_F_NO_NOTIFY);
+}
+
 bool vqd_get_used(struct vq_driver *d, uint16_t *id, uint32_t *len)
 {
     if (r16(d, d->used + 2) == d->last_used)

@@ -36,6 +36,9 @@ uint64_t vqd_init(struct vq_driver *d, const struct guest_mem *mem, uint64_t bas
 int vqd_add(struct vq_driver *d, const struct vq_buf *bufs, unsigned n, uint64_t indirect_gpa);
 /* Publishes every chain posted since the last call (avail->idx). */
 void vqd_publish(struct vq_driver *d);
+/* After vqd_publish: whether the device asks for kicks (the used ring's
+ * NO_NOTIFY flag is clear). */
+bool vqd_kick_wanted(struct vq_driver *d);
 /* Takes the next used element; false if none. Frees its descriptors. */
 bool vqd_get_used(struct vq_driver *d, uint16_t *id, uint32_t *len);
 /* The driver's suppression knobs: used_event (event index) and the

@@ -34,6 +34,7 @@
 #define BLK_MAX_BOUNCE (32u << 20)
 /* How long the worker spins for completions after submitting. */
 #define BLK_POLL_NS 50000L
+#define BLK_SUBMIT_BATCH 8
 
 /* A read, write or flush in flight on the io_uring: what its completion
  * needs. The iovecs are the kernel's to read until then. */
@@ -88,7 +89,14 @@ static void uring_init(struct blk *b)
     b->slots = calloc(BLK_QUEUE_SIZE, sizeof *b->slots);
     if (!b->slots)
         return;
-    int ret = io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0);
+    /* Cooperative task running: a completion does not interrupt the
+     * worker while it polls; the kernel flags IORING_SQ_TASKRUN instead
+     * and the worker collects completions when it looks. Kernels before
+     * 5.19 lack it. */
+    int ret = io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring,
+                                  IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+    if (ret == -EINVAL)
+        ret = io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0);
     if (ret < 0) {
         log_debug("--disk %s: no io_uring (%s); synchronous I/O", b->cfg.path, strerror(-ret));
         return;
@@ -347,8 +355,13 @@ static uint32_t serve(void *dev, const struct virtq_chain *c)
 {
     struct blk *b = dev;
     enum blk_parse p = blk_parse_request(c, b->capacity, b->cfg.readonly, &b->req);
-    if (p == BLK_PARSE_OK && submit(b, c))
+    if (p == BLK_PARSE_OK && submit(b, c)) {
+        /* A long run of requests goes to the kernel in groups, so the
+         * disk starts on the first while the rest are still parsed. */
+        if (io_uring_sq_ready(&b->ring) >= BLK_SUBMIT_BATCH)
+            io_uring_submit(&b->ring);
         return VIRTIO_SERVE_DEFERRED;
+    }
     return execute(b, p);
 }
 
@@ -389,18 +402,24 @@ static bool poll_briefly(struct blk *b)
 {
     struct virtq *vq = virtio_pci_queue(b->vp, 0);
     struct timespec t0, t;
+    bool work = false;
+    /* The driver need not kick while we watch the ring ourselves. */
+    virtq_set_kicks(vq, false);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     do {
+        if (IO_URING_READ_ONCE(*b->ring.sq.kflags) & IORING_SQ_TASKRUN)
+            io_uring_get_events(&b->ring);
         if (io_uring_cq_ready(&b->ring)) {
             complete(b, true);
             clock_gettime(CLOCK_MONOTONIC, &t0);
         }
-        if (virtq_has_work(vq))
-            return true;
+        if ((work = virtq_has_work(vq)))
+            break;
         __builtin_ia32_pause();
         clock_gettime(CLOCK_MONOTONIC, &t);
     } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < BLK_POLL_NS);
-    return false;
+    virtq_set_kicks(vq, true);
+    return work || virtq_has_work(vq);
 }
 
 static void blk_event(void *dev, unsigned tag)
