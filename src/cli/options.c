@@ -51,10 +51,11 @@ void options_usage(FILE *out)
           "                     direct=on bypasses the host page cache)\n"
           "  --net tap=IFNAME[,mac=MAC]\n"
           "                     a virtio-net NIC on an existing host TAP device\n"
-          "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]\n"
+          "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,restrict=on][,mac=MAC]\n"
           "                     a virtio-net NIC on user-mode networking (libslirp, no\n"
           "                     root needed): guest 10.0.2.15/24, gateway 10.0.2.2,\n"
-          "                     DNS 10.0.2.3; both repeatable\n"
+          "                     DNS 10.0.2.3; restrict=on: nothing beyond them and\n"
+          "                     the forwarded ports; both repeatable\n"
           "  --rng              a virtio-rng device fed from the host's getrandom\n"
           "  --console serial|virtio\n"
           "                     the device that gets stdin (default serial); virtio adds\n"
@@ -317,7 +318,7 @@ static bool parse_hostfwd(const struct kv *kv, struct hostfwd *f)
            parse_addr_port(dash + 1, (size_t)(end - dash - 1), &f->guest_addr, &f->guest_port);
 }
 
-/* "tap=IFNAME[,mac=MAC]" or "user[,hostfwd=tcp::H-:G]...[,mac=MAC]". */
+/* "tap=IFNAME[,mac=MAC]" or "user[,hostfwd=tcp::H-:G]...[,restrict=on][,mac=MAC]". */
 static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
     if (cfg->nnets == CONFIG_MAX_NETS) {
@@ -365,8 +366,11 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
                          "[GUESTADDR]:GUESTPORT (or udp:...), e.g. tcp::2222-:22", arg);
                 return -1;
             }
+        } else if (kv_is(&kv, "restrict") && n->kind == NET_USER) {
+            if (parse_on_off("--net", arg, &kv, &n->restricted, err, errlen) < 0)
+                return -1;
         } else {
-            return unknown_key("--net", arg, &kv, n->kind == NET_USER ? "mac, hostfwd" : "mac",
+            return unknown_key("--net", arg, &kv, n->kind == NET_USER ? "mac, hostfwd, restrict" : "mac",
                                err, errlen);
         }
     }

@@ -40,6 +40,7 @@ struct net_config {
     bool has_mac;                           /* else 52:54:00:12:34:(0x56 + index) */
     struct hostfwd fwd[CONFIG_MAX_HOSTFWDS]; /* user: */
     unsigned nfwd;
+    bool restricted;                        /* user: restrict=on, no way out but hostfwd */
 };
 
 /* Which device gets the terminal's input (output goes to stdout from all). */

@@ -77,3 +77,55 @@ put("fuzz_pci_config", "virtio-bring-up",
 put("fuzz_pci_config", "msix",
     acc(0, 1, 2, slot1 | 0x40, 0x80000000) + acc(2, 1, 2, 0, 0xfee00000) +
     acc(2, 1, 2, 8, 0x4041) + acc(2, 1, 2, 12, 0) + acc(2, 0, 2, 0x800))
+
+
+# fuzz_net_frame: [cuts, cut offsets...], then the 12-byte virtio-net
+# header and an Ethernet frame from the guest (10.0.2.15, MAC :56).
+def inet_sum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+GUEST_MAC = bytes.fromhex("525400123456")
+GW_MAC = bytes.fromhex("52550a000202")
+GUEST_IP, GW_IP = bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2])
+
+
+def frame(dst, ethertype, payload, cuts=()):
+    body = bytes(12) + dst + GUEST_MAC + struct.pack("!H", ethertype) + payload
+    return bytes([len(cuts)] + list(cuts)) + body
+
+
+def ipv4(proto, payload, dst=GW_IP):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000, 64, proto, 0,
+                    GUEST_IP, dst)
+    return h[:10] + struct.pack("!H", inet_sum(h)) + h[12:] + payload
+
+
+arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, GUEST_MAC, GUEST_IP, bytes(6), GW_IP)
+put("fuzz_net_frame", "arp-request", frame(b"\xff" * 6, 0x0806, arp))
+put("fuzz_net_frame", "arp-request-in-3-buffers", frame(b"\xff" * 6, 0x0806, arp, (12, 20)))
+icmp = struct.pack("!BBHHH", 8, 0, 0, 0x6b76, 1) + bytes(range(56))
+icmp = icmp[:2] + struct.pack("!H", inet_sum(icmp)) + icmp[4:]
+put("fuzz_net_frame", "ping-gateway", frame(GW_MAC, 0x0800, ipv4(1, icmp)))
+
+
+def tcp_syn(port):
+    seg = struct.pack("!HHIIBBHHH", 49152, port, 1000, 0, 5 << 4, 0x02, 8192, 0, 0)
+    pseudo = GUEST_IP + GW_IP + struct.pack("!BBH", 0, 6, len(seg))
+    return seg[:16] + struct.pack("!H", inet_sum(pseudo + seg)) + seg[18:]
+
+
+put("fuzz_net_frame", "tcp-syn", frame(GW_MAC, 0x0800, ipv4(6, tcp_syn(7))))
+dhcp = bytearray(240)
+dhcp[0:4] = b"\x01\x01\x06\x00"
+dhcp[28:34] = GUEST_MAC
+dhcp[236:240] = b"\x63\x82\x53\x63"
+dhcp += b"\x35\x01\x01\xff"                       # DHCPDISCOVER, end
+udp = struct.pack("!HHHH", 68, 67, 8 + len(dhcp), 0) + bytes(dhcp)
+put("fuzz_net_frame", "dhcp-discover",
+    frame(b"\xff" * 6, 0x0800, ipv4(17, udp, dst=bytes([255, 255, 255, 255]))))

@@ -117,9 +117,9 @@ static void arp(struct net *n, uint16_t op, const uint8_t *tha, const uint8_t *t
 
 /* The next IPv4 or ARP-reply frame (Ethernet header on), answering ARP
  * requests for our address on the way; copied to out. 0 on time-out. */
-static size_t recv_frame(struct net *n, uint8_t *out)
+static size_t recv_frame_within(struct net *n, uint8_t *out, uint64_t cycles)
 {
-    uint64_t end = rdtsc() + WAIT_CYCLES;
+    uint64_t end = rdtsc() + cycles;
     while (rdtsc() < end) {
         uint16_t head;
         uint32_t len;
@@ -149,6 +149,11 @@ static size_t recv_frame(struct net *n, uint8_t *out)
             return got;
     }
     return 0;
+}
+
+static size_t recv_frame(struct net *n, uint8_t *out)
+{
+    return recv_frame_within(n, out, WAIT_CYCLES);
 }
 
 static bool resolve_peer(struct net *n, uint8_t *frame)
@@ -309,6 +314,22 @@ static bool tcp_echo(struct net *n, uint16_t port, uint8_t *frame)
     return got == ECHO_BYTES && !memcmp(out, back, ECHO_BYTES) && fin_sent && fin_seen;
 }
 
+/* With restrict=on, slirp drops a connection to anything but a forwarded
+ * port: the SYN gets no answer (or a reset) within a second or so. */
+static bool tcp_blocked(struct net *n, uint16_t port, uint8_t *frame)
+{
+    struct tcp t = { .lport = 40000, .rport = port, .snd_nxt = 1 };
+    tcp_send(n, &t, TCP_SYN, NULL, 0);
+    size_t len;
+    while ((len = recv_frame_within(n, frame, WAIT_CYCLES / 8))) {
+        const uint8_t *ip = frame + ETH_HLEN, *s = ip + (ip[0] & 15u) * 4;
+        if (get16(frame + 12) == ETH_IP && ip[9] == 6 && get16(s) == port &&
+            (s[13] & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+            return false;
+    }
+    return true;
+}
+
 void net_checks(struct virtio_dev *d, const char *cmdline)
 {
     static struct net n;
@@ -350,4 +371,7 @@ void net_checks(struct virtio_dev *d, const char *cmdline)
     if (cmdline_get(cmdline, "echo_port", buf, sizeof buf))
         check(tcp_echo(&n, (uint16_t)parse_u64(buf), frame),
               "virtio-net: TCP echo through the peer: every byte back, closed both ways");
+    if (cmdline_get(cmdline, "blocked_port", buf, sizeof buf))
+        check(tcp_blocked(&n, (uint16_t)parse_u64(buf), frame),
+              "virtio-net: restrict=on: a connection to the host gets no answer");
 }

@@ -11,7 +11,8 @@ NAMES=("virtio guest (PVH): PCI both ways, BARs moved, MSI-X, INTx, blk, read-on
        "virtio-blk: the guest's writes are in the file, zeroed and discarded ranges read 0, the read-only disk is unchanged"
        "virtio-console: stdin reaches the guest's receive queue"
        "virtio-net user (bzImage entry): ARP, ping and TCP echo through slirp to the host loopback"
-       "virtio-net tap: ARP, ping and TCP echo through a TAP in a network namespace")
+       "virtio-net tap: ARP, ping and TCP echo through a TAP in a network namespace"
+       "virtio-net user,restrict=on: the gateway answers, a connection to the host does not")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -88,6 +89,9 @@ start_echo 127.0.0.1
 kv run --kernel "$G/boot-linux.bzImage" --memory 64M --debug-exit --net user,mac=52:54:00:12:34:99 \
    --cmdline "kvmbox-test virtio expect_virtio=1 net_ip=10.0.2.15 net_peer=10.0.2.2 net_ping echo_port=$PORT net_mac_last=153"
 expect "${NAMES[3]}" 33 "tcp: sent 1500 bytes to port [0-9]+, 1500 came back"
+kv run --kernel "$G/boot-pvh.elf" --memory 64M --debug-exit --net user,restrict=on \
+   --cmdline "kvmbox-test virtio expect_virtio=1 net_ip=10.0.2.15 net_peer=10.0.2.2 net_ping blocked_port=$PORT"
+expect "${NAMES[5]}" 33 "ok - virtio-net: restrict=on"
 stop_echo
 
 # The TAP lives in a namespace of its own, so the test touches nothing of

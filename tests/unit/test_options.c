@@ -110,7 +110,7 @@ static void device_options(void **state)
     struct vm_config c;
     char err[256];
     assert_int_equal(parse(&c, err, "--kernel", "k", "--net", "tap=tap0,mac=52:54:00:ab:cd:ef",
-                           "--net", "user,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.1:5353-10.0.2.9:53",
+                           "--net", "user,hostfwd=tcp::2222-:22,restrict=on,hostfwd=udp:127.0.0.1:5353-10.0.2.9:53",
                            "--console", "virtio", "--disk", "d.img,readonly=on", NULL),
                      OPTIONS_RUN);
     assert_int_equal(c.nnets, 2);
@@ -120,6 +120,8 @@ static void device_options(void **state)
     assert_int_equal(c.nets[0].mac[5], 0xef);
     assert_int_equal(c.nets[1].kind, NET_USER);
     assert_false(c.nets[1].has_mac);
+    assert_true(c.nets[1].restricted);
+    assert_false(c.nets[0].restricted);
     assert_int_equal(c.nets[1].nfwd, 2);
     assert_false(c.nets[1].fwd[0].udp);
     assert_int_equal(c.nets[1].fwd[0].host_port, 2222);
@@ -140,6 +142,7 @@ static void device_options(void **state)
         { "--net", "user,hostfwd=tcp::0-:22" }, { "--net", "user,hostfwd=tcp::70000-:22" },
         { "--net", "user,hostfwd=sctp::1-:2" }, { "--net", "user,hostfwd=tcp::1:2" },
         { "--net", "user,hostfwd=tcp:300.1.1.1:1-:2" }, { "--net", "tap=t0,hostfwd=tcp::1-:2" },
+        { "--net", "tap=t0,restrict=on" }, { "--net", "user,restrict=maybe" },
         { "--net", "user,speed=10" }, { "--console", "vga" }, { "--disk", "x,readonly=yes" },
         { "--disk", "readonly=on" }, { "--disk", "x,cache=none" },
     };
