@@ -6,7 +6,7 @@
 # Both use O_DIRECT, so the page cache is out of the picture and the ratio
 # is the device's own cost. Prints a table; the target is >= 90%.
 #   BLK_FILE (a file to create, build/bench/blk.img), BLK_SIZE (1G),
-#   BLK_SECONDS (2 per run), BLK_ROUNDS (5 alternating runs, medians)
+#   BLK_SECONDS (2 per run), BLK_ROUNDS (7 alternating runs, medians)
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
 BUILD=${BUILD:-build}
@@ -14,7 +14,7 @@ harness=$BUILD/bench/blk_harness
 file=${BLK_FILE:-$BUILD/bench/blk.img}
 size=${BLK_SIZE:-1G}
 secs=${BLK_SECONDS:-2}
-rounds=${BLK_ROUNDS:-5}
+rounds=${BLK_ROUNDS:-7}
 command -v fio > /dev/null || { echo "bench/blk: fio is not installed (make deps)"; exit 1; }
 if [ ! -f "$file" ] || [ "$(stat -c %s "$file")" -ne "$(numfmt --from=iec "$size")" ]; then
     echo "# writing $size of random data to $file"

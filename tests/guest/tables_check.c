@@ -22,25 +22,39 @@ static const uint8_t *scan(const char *sig, uint64_t from, uint64_t to, uint64_t
     return NULL;
 }
 
+/* The XSDT the RSDP points at; *len gets its length. */
+static const uint8_t *xsdt_of(const uint8_t *rsdp, uint32_t *len)
+{
+    uint64_t at;
+    memcpy(&at, rsdp + 24, 8);
+    const uint8_t *xsdt = (const uint8_t *)(uintptr_t)at;
+    memcpy(len, xsdt + 4, 4);
+    return xsdt;
+}
+
+/* The table of XSDT entry i, NULL past the end; *tlen gets its length. */
+static const uint8_t *xsdt_table(const uint8_t *xsdt, uint32_t len, unsigned i, uint32_t *tlen)
+{
+    if (36 + 8ull * (i + 1) > len)
+        return NULL;
+    uint64_t at;
+    memcpy(&at, xsdt + 36 + 8 * i, 8);
+    const uint8_t *t = (const uint8_t *)(uintptr_t)at;
+    memcpy(tlen, t + 4, 4);
+    return t;
+}
+
 static unsigned acpi_cpus(const uint8_t *rsdp)
 {
-    uint64_t xsdt_at;
-    memcpy(&xsdt_at, rsdp + 24, 8);
-    const uint8_t *xsdt = (const uint8_t *)(uintptr_t)xsdt_at;
-    uint32_t len;
-    memcpy(&len, xsdt + 4, 4);
+    uint32_t len, tlen;
+    const uint8_t *xsdt = xsdt_of(rsdp, &len), *t;
     check(!memcmp(xsdt, "XSDT", 4) && sum(xsdt, len) == 0, "acpi: XSDT found, checksum valid");
     bool tables_ok = true;
     unsigned cpus = 0;
-    for (uint32_t off = 36; off + 8 <= len; off += 8) {
-        uint64_t at;
-        memcpy(&at, xsdt + off, 8);
-        const uint8_t *t = (const uint8_t *)(uintptr_t)at;
-        uint32_t tlen;
-        memcpy(&tlen, t + 4, 4);
+    for (unsigned i = 0; (t = xsdt_table(xsdt, len, i, &tlen)); i++) {
         if (sum(t, tlen) != 0)
             tables_ok = false;
-        print("acpi: table %c%c%c%c at 0x%llx, %u bytes\n", t[0], t[1], t[2], t[3], at, tlen);
+        print("acpi: table %c%c%c%c at %p, %u bytes\n", t[0], t[1], t[2], t[3], (const void *)t, tlen);
         if (!memcmp(t, "APIC", 4))
             for (uint32_t e = 44; e + 2 <= tlen && t[e + 1]; e += t[e + 1])
                 if (t[e] == 0 && (t[e + 4] & 1))
@@ -60,23 +74,14 @@ static unsigned acpi_cpus(const uint8_t *rsdp)
 
 const uint8_t *acpi_find(const char *sig)
 {
-    const uint8_t *rsdp = scan("RSD PTR ", 0xe0000, 0x100000, 16);
+    const uint8_t *rsdp = scan("RSD PTR ", 0xe0000, 0x100000, 16), *t;
     if (!rsdp || sum(rsdp, 36) != 0)
         return NULL;
-    uint64_t xsdt_at;
-    memcpy(&xsdt_at, rsdp + 24, 8);
-    const uint8_t *xsdt = (const uint8_t *)(uintptr_t)xsdt_at;
-    uint32_t len;
-    memcpy(&len, xsdt + 4, 4);
-    for (uint32_t off = 36; off + 8 <= len; off += 8) {
-        uint64_t at;
-        memcpy(&at, xsdt + off, 8);
-        const uint8_t *t = (const uint8_t *)(uintptr_t)at;
-        uint32_t tlen;
-        memcpy(&tlen, t + 4, 4);
+    uint32_t len, tlen;
+    const uint8_t *xsdt = xsdt_of(rsdp, &len);
+    for (unsigned i = 0; (t = xsdt_table(xsdt, len, i, &tlen)); i++)
         if (!memcmp(t, sig, 4) && sum(t, tlen) == 0)
             return t;
-    }
     return NULL;
 }
 
