@@ -23,6 +23,19 @@ count() {  # reads "ok - x" / "not ok - x" / "skip - x" lines, echoing them
     done
 }
 
+# run_script NAME SCRIPT: a test script's lines, streamed as they come. A
+# script that dies (a syntax error, a crash of its shell) before it could
+# report is a failure, not silence.
+run_script() {
+    local status_file rc before=$failed
+    status_file=$(mktemp)
+    count "$1" < <(bash "$2" 2>&1; echo $? > "$status_file")
+    rc=$(cat "$status_file"); rm -f "$status_file"
+    if [ "$rc" != 0 ] && [ "$failed" -eq "$before" ]; then
+        count "$1" <<< "not ok - $1 exited with status $rc"
+    fi
+}
+
 if [ "${ONLY:-unit}" = unit ]; then
     for bin in "$@"; do
         name=$(basename "$bin")
@@ -44,7 +57,7 @@ if [ "${ONLY:-integration}" = integration ]; then
     for script in tests/integration/test_*.sh; do
         name=$(basename "$script" .sh)
         echo "# integration: $name"
-        count "$name" < <(bash "$script" 2>&1)
+        run_script "$name" "$script"
     done
 fi
 
@@ -54,7 +67,7 @@ if [ "${ONLY:-lab}" = lab ] && [ "${LAB:-1}" != 0 ]; then
     for script in tests/lab/test_*.sh; do
         name=$(basename "$script" .sh)
         echo "# lab: $name"
-        count "$name" < <(bash "$script" 2>&1)
+        run_script "$name" "$script"
     done
 fi
 

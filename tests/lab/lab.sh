@@ -15,7 +15,10 @@
 #       (Re)builds the lab's base initramfs; `run` does this when needed.
 #
 # Environment: BUILD (build), GUEST_BUILD (build/guest), LAB_DIR (build/lab,
-# filled by fetch.sh), LAB_MEM (3G), LAB_CPUS (2), QEMU (qemu-system-x86_64).
+# filled by fetch.sh), LAB_MEM (3G), LAB_CPUS (2), QEMU (qemu-system-x86_64),
+# LAB_QEMU_ARGS (more QEMU arguments: "-monitor unix:SOCKET,server,nowait"
+# lets you read a stuck lab's CPUs; docs/lab.md). While it runs, the lab's
+# console grows in the run's temporary directory as console.raw.
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
 root=$(realpath "$here/../..")
@@ -54,6 +57,12 @@ build() {
     cp "$k/virt/lib/irqbypass.ko" "$k/arch/x86/kvm/kvm.ko" "$k/arch/x86/kvm/kvm-amd.ko" \
        "$k/drivers/block/loop.ko" "$k/drivers/net/tun.ko" "$r/lib/modules/"
     add_binary "$BUILD/kvmbox" /lab/kvmbox
+    # The lab's own helper (see kvm-pin.c), built here so that lab.sh needs
+    # nothing from the Makefile beyond kvmbox and the test guests.
+    mkdir -p "$BUILD/lab-tools"
+    "${CC:-cc}" -std=gnu11 -O2 -Wall -Wextra -Werror -o "$BUILD/lab-tools/kvm-pin" "$here/kvm-pin.c" ||
+        die "cannot build kvm-pin"
+    add_binary "$BUILD/lab-tools/kvm-pin" /bin/kvm-pin
     cp "$GUEST_BUILD"/*.elf "$GUEST_BUILD"/*.bzImage "$GUEST_BUILD"/*.bin "$r/lab/guest/"
     cp "$LAB_DIR/vmlinuz" "$LAB_DIR/guest-initrd.gz" "$r/lab/"
     install -m 755 "$here/lab-init.sh" "$r/init"
@@ -64,6 +73,7 @@ build() {
 stale() {
     [ ! -f "$base" ] && return 0
     [ -n "$(find "$BUILD/kvmbox" "$GUEST_BUILD" "$LAB_DIR/guest-initrd.gz" "$here/lab-init.sh" "$here/lab.sh" \
+            "$here/kvm-pin.c" \
             -newer "$base" 2>/dev/null | head -1)" ]
 }
 
@@ -103,8 +113,9 @@ run() {
     timeout -k 10 "$limit" "$QEMU" -accel tcg,thread=multi -cpu max -smp "${LAB_CPUS:-2}" \
         -m "${LAB_MEM:-3G}" -nodefaults -no-user-config -display none -serial stdio \
         -no-reboot -kernel "$LAB_DIR/vmlinuz" -initrd "$w/initrd" \
-        -append "console=ttyS0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$w/console"
-    local qrc=${PIPESTATUS[0]}
+        -append "console=ttyS0 panic=-1 quiet maxcpus=1" ${LAB_QEMU_ARGS:-} < /dev/null > "$w/console.raw" 2>&1
+    local qrc=$?
+    tr -d '\r' < "$w/console.raw" > "$w/console"
 
     if ! grep -q '^@@LAB-BEGIN@@' "$w/console"; then
         echo "lab: the lab did not come up (QEMU status $qrc); its console ended with:" >&2

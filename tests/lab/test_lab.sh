@@ -51,9 +51,10 @@ t() {
 }
 PASS='guest: all [0-9]+ checks passed'
 # boot_linux KVMBOX-RUN-ARGS...: the stock kernel under kvmbox, output in
-# /tmp/out and /tmp/err, status in rc. The lab's own KVM (under QEMU's
-# software SVM) now and then soft-locks up inside KVM_RUN (docs/lab.md);
-# such a boot times out and is retried once, its output kept in the log.
+# /tmp/out and /tmp/err, status in rc. The lab used to soft-lock up now
+# and then (kernel text rewritten under QEMU's TCG, docs/lab.md; kvm-pin
+# avoids it now); a boot that still times out is retried once, its output
+# kept in the log.
 # A kvmbox failure that is not a time-out is never retried.
 # With TYPE_AFTER="MARKER|TEXT", TEXT is typed into kvmbox's stdin once
 # the guest has printed MARKER (input that comes before the guest opened
