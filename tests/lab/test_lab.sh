@@ -53,7 +53,7 @@ PASS='guest: all [0-9]+ checks passed'
 # boot_linux KVMBOX-RUN-ARGS...: the stock kernel under kvmbox, output in
 # /tmp/out and /tmp/err, status in rc. A boot that times out is tried
 # again, up to three times, its output kept in the log: with two or more
-# vCPUs about 3 boots in 10 stall inside the nested kernel (an RCU stall
+# vCPUs about 1 boot in 3 stalls inside the nested kernel (an RCU stall
 # while the lab's other CPU idles; docs/lab.md), with one vCPU it is rare.
 # A kvmbox failure that is not a time-out is never retried.
 # With TYPE_AFTER="MARKER|TEXT", TEXT is typed into kvmbox's stdin once
