@@ -3,12 +3,16 @@
  * to the floor (bench/kvm_floor: the least any KVM program can do), all in
  * the same run because these machines are noisy.
  *
- *   startup KVMBOX KVM_FLOOR GUEST [RUNS]
+ *   startup KVMBOX KVM_FLOOR GUEST [MEM_GUEST [RUNS]]
  *
  * Startup: wall time from fork+exec to the first byte the guest writes to
  * its serial port, median over RUNS. Memory: peak RSS of each VMM with an
- * idle 512 MiB guest, and for kvmbox the part that is its own (total minus
- * the guest RAM the guest touched). */
+ * idle 512 MiB guest, and the part that is the VMM's own (total minus the
+ * guest RAM the guest touched), for kvmbox without devices and with a disk
+ * and a user-mode NIC. Huge pages: MEM_GUEST (bench/mem_touch.S) touches
+ * 256 MiB and reads random cache lines of it; its run time, and how much
+ * of guest RAM the host backs with huge pages (smaps AnonHugePages +
+ * ShmemPmdMapped), under kvmbox (default and shared=on) and QEMU. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,77 +92,123 @@ static double median(char *const argv[], int runs)
     return m;
 }
 
-/* kB value of a "Key:" line in /proc/PID/status, or sum of Rss: lines of the
- * smaps entries whose path contains `mapping`. */
-static long proc_kb(pid_t pid, const char *key, const char *mapping)
+#define RAM_MIB 512
+
+/* What a VMM process holds: peak RSS, and of the guest-RAM mapping (the
+ * one at least as large as guest RAM, whatever backs it) the resident
+ * part and the part in huge pages. kB. */
+struct mem_use {
+    long hwm, ram, huge;
+};
+
+static int mem_use(pid_t pid, struct mem_use *m)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", pid, mapping ? "smaps" : "status");
+    char path[64], line[512];
+    *m = (struct mem_use){ -1, 0, 0 };
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    char line[512];
-    long total = 0;
-    int in_mapping = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            m->hwm = atol(line + 6);
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    int is_ram = 0;
     while (fgets(line, sizeof line, f)) {
-        if (mapping) {
-            /* A mapping's header line: "start-end perms ... path". */
-            char *space = strchr(line, ' '), *dash = strchr(line, '-');
-            if (space && dash && dash < space)
-                in_mapping = strstr(line, mapping) != NULL;
-            if (in_mapping && !strncmp(line, "Rss:", 4))
-                total += atol(line + 4);
-        } else if (!strncmp(line, key, strlen(key))) {
-            total = atol(line + strlen(key));
-            break;
-        }
+        unsigned long start, end;
+        char c;
+        /* A mapping's header line: "start-end perms ...". */
+        if (sscanf(line, "%lx-%lx %c", &start, &end, &c) == 3)
+            is_ram = end - start >= (unsigned long)RAM_MIB << 20;
+        else if (is_ram && !strncmp(line, "Rss:", 4))
+            m->ram += atol(line + 4);
+        else if (is_ram && (!strncmp(line, "AnonHugePages:", 14) ||
+                            !strncmp(line, "ShmemPmdMapped:", 15)))
+            m->huge += atol(strchr(line, ':') + 1);
     }
     fclose(f);
-    return total;
+    return m->hwm < 0 ? -1 : 0;
 }
 
-/* Runs argv until `marker` appears on its output, lets it idle a moment,
- * and reads its peak RSS and the RSS of the guest-RAM mapping. */
-static int idle_rss(char *const argv[], const char *marker, const char *ram_mapping,
-                    long *hwm, long *ram)
+/* Runs argv until each byte of `marks` has appeared on its output, in
+ * order, noting when (ms from exec); then lets it idle a moment, reads
+ * its memory use and kills it. -1 if a mark did not come within 120 s. */
+static int watch(char *const argv[], const char *marks, double *t, struct mem_use *m)
 {
     int fd;
+    double t0 = now_ms();
     pid_t pid = spawn(argv, &fd);
-    char buf[4096];
-    size_t len = 0;
-    double end = now_ms() + 20000;
-    while (now_ms() < end && len < sizeof buf - 1) {
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+    size_t got = 0, want = strlen(marks);
+    char buf[256];
+    while (got < want && now_ms() < t0 + 120000) {
+        ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0)
             break;
-        len += (size_t)n;
-        buf[len] = 0;
-        if (strstr(buf, marker))
-            break;
+        for (ssize_t i = 0; i < n && got < want; i++)
+            if (buf[i] == marks[got])
+                t[got++] = now_ms() - t0;
     }
-    int found = strstr(buf, marker) != NULL;
     usleep(500 * 1000);
-    *hwm = proc_kb(pid, "VmHWM:", NULL);
-    *ram = ram_mapping ? proc_kb(pid, NULL, ram_mapping) : 0;
+    int ok = got == want && mem_use(pid, m) == 0;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(fd);
-    return found ? 0 : -1;
+    return ok ? 0 : -1;
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return v[n / 2];
+}
+
+/* Medians over `runs` of watch(): the times of each mark and the memory
+ * figures (each on its own). -1 if any run failed. */
+static int watch_median(char *const argv[], const char *marks, int runs, double *t,
+                        double *hwm, double *ram, double *huge)
+{
+    enum { MAX_RUNS = 16, MAX_MARKS = 4 };
+    double tv[MAX_MARKS][MAX_RUNS], hv[MAX_RUNS], rv[MAX_RUNS], gv[MAX_RUNS];
+    size_t nm = strlen(marks);
+    if (runs > MAX_RUNS)
+        runs = MAX_RUNS;
+    for (int r = 0; r < runs; r++) {
+        double tr[MAX_MARKS];
+        struct mem_use m;
+        if (watch(argv, marks, tr, &m) < 0)
+            return -1;
+        for (size_t i = 0; i < nm; i++)
+            tv[i][r] = tr[i];
+        hv[r] = m.hwm / 1024.0;
+        rv[r] = m.ram / 1024.0;
+        gv[r] = m.huge / 1024.0;
+    }
+    for (size_t i = 0; i < nm; i++)
+        t[i] = median_of(tv[i], runs);
+    *hwm = median_of(hv, runs);
+    *ram = median_of(rv, runs);
+    *huge = median_of(gv, runs);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: startup KVMBOX KVM_FLOOR GUEST [RUNS]\n");
+        fprintf(stderr, "usage: startup KVMBOX KVM_FLOOR GUEST [MEM_GUEST [RUNS]]\n");
         return 1;
     }
-    int runs = argc > 4 ? atoi(argv[4]) : 50;
-    char *kvmbox[] = { argv[1], "run", "--kernel", argv[3], "--memory", "512M",
+    const char *mem_guest = argc > 4 ? argv[4] : NULL;
+    int runs = argc > 5 ? atoi(argv[5]) : 50;
+    char mem[] = "512M";
+    char *kvmbox[] = { argv[1], "run", "--kernel", argv[3], "--memory", mem,
                        "--cmdline", "spin", NULL };
     char *floor_[] = { argv[2], NULL };
     char qemu_bin[] = "/usr/bin/qemu-system-x86_64";
     char *qemu[] = { qemu_bin, "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
-                     "-m", "512M", "-nodefaults", "-no-user-config", "-display", "none",
+                     "-m", mem, "-nodefaults", "-no-user-config", "-display", "none",
                      "-serial", "stdio", "-kernel", argv[3], "-append", "spin", NULL };
     int have_qemu = access(qemu_bin, X_OK) == 0;
 
@@ -172,18 +223,77 @@ int main(int argc, char **argv)
     else
         printf("  qemu-system-x86_64 not usable here: no peer figure (make deps installs it)\n");
 
-    long khwm, kram, qhwm, qram;
-    printf("memory: peak RSS with an idle 512 MiB guest\n");
-    if (idle_rss(kvmbox, "K", "kvmbox-ram", &khwm, &kram) == 0)
-        printf("  %-34s %8.2f MiB total, %.2f MiB of it guest RAM -> VMM %.2f MiB "
-               "(goal: <= 1.5)\n", "kvmbox", khwm / 1024.0, kram / 1024.0,
-               (khwm - kram) / 1024.0);
-    else
-        printf("  kvmbox: the guest did not start\n");
-    if (have_qemu && idle_rss(qemu, "K", NULL, &qhwm, &qram) == 0)
-        printf("  %-34s %8.2f MiB total; kvmbox's total is %.3f of it\n", "qemu -M microvm",
-               qhwm / 1024.0, (double)khwm / (double)qhwm);
-    else if (have_qemu)
-        printf("  qemu: the guest did not start\n");
+    /* The same idle guest with a disk (a sparse file) and a user-mode NIC:
+     * what those devices' libraries and threads cost. */
+    char disk[] = "/tmp/kvmbox-bench-XXXXXX";
+    int dfd = mkstemp(disk);
+    if (dfd < 0 || ftruncate(dfd, 64 << 20) < 0) {
+        perror("bench disk");
+        return 1;
+    }
+    close(dfd);
+    char disk_opt[64];
+    snprintf(disk_opt, sizeof disk_opt, "path=%s", disk);
+    char *kvmbox_dev[] = { argv[1], "run", "--kernel", argv[3], "--memory", mem, "--cmdline", "spin",
+                           "--disk", disk_opt, "--net", "user", NULL };
+
+    int mruns = 5;
+    double t[4], hwm, ram, huge, k_hwm = -1;
+    printf("memory: peak RSS with an idle %d MiB guest, median of %d; the VMM's own is the total "
+           "less the guest RAM the guest touched\n", RAM_MIB, mruns);
+    struct { const char *name; char *const *argv; } idle[] = {
+        { "kvmbox", kvmbox },
+        { "kvmbox, a disk and a NIC (user)", kvmbox_dev },
+        { "qemu -M microvm", have_qemu ? qemu : NULL },
+    };
+    for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++) {
+        if (!idle[i].argv)
+            continue;
+        if (watch_median(idle[i].argv, "K", mruns, t, &hwm, &ram, &huge) < 0) {
+            printf("  %s: the guest did not start\n", idle[i].name);
+            continue;
+        }
+        printf("  %-34s %8.2f MiB total, %.2f MiB of it guest RAM -> VMM %.2f MiB", idle[i].name,
+               hwm, ram, hwm - ram);
+        if (i == 0) {
+            k_hwm = hwm;
+            printf(" (goal: <= 1.5)");
+        } else if (idle[i].argv == qemu && k_hwm > 0) {
+            printf("; kvmbox's total is %.3f of it", k_hwm / hwm);
+        }
+        printf("\n");
+    }
+    unlink(disk);
+
+    if (!mem_guest)
+        return 0;
+    /* Huge pages: the memory-bound guest under each. The times say little
+     * where /dev/kvm emulates guest code; the coverage is the host's. */
+    char shared[] = "size=512M,shared=on";
+    char *mg = (char *)mem_guest;
+    char *kvmbox_mem[] = { argv[1], "run", "--kernel", mg, "--memory", mem, NULL };
+    char *kvmbox_shared[] = { argv[1], "run", "--kernel", mg, "--memory", shared, NULL };
+    char *qemu_mem[] = { qemu_bin, "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
+                         "-m", mem, "-nodefaults", "-no-user-config", "-display", "none",
+                         "-serial", "stdio", "-kernel", mg, NULL };
+    int hruns = 3;
+    printf("huge pages: the guest touches 256 MiB, then reads 256K random cache lines of it "
+           "(bench/mem_touch.S), median of %d\n", hruns);
+    struct { const char *name; char *const *argv; } busy[] = {
+        { "kvmbox", kvmbox_mem },
+        { "kvmbox --memory shared=on", kvmbox_shared },
+        { "qemu -M microvm", have_qemu ? qemu_mem : NULL },
+    };
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++) {
+        if (!busy[i].argv)
+            continue;
+        if (watch_median(busy[i].argv, "KTD", hruns, t, &hwm, &ram, &huge) < 0) {
+            printf("  %s: the guest did not finish\n", busy[i].name);
+            continue;
+        }
+        printf("  %-34s touch %7.1f ms, reads %7.1f ms; guest RAM %.1f MiB resident, "
+               "%.1f MiB of it in huge pages (%.0f%%)\n", busy[i].name, t[1] - t[0], t[2] - t[1],
+               ram, huge, ram > 0 ? 100.0 * huge / ram : 0.0);
+    }
     return 0;
 }

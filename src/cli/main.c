@@ -1,11 +1,13 @@
 /* kvmbox: a virtual machine monitor on /dev/kvm. */
 #include "cli/options.h"
 #include "util/log.h"
+#include "util/stdfds.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef KVMBOX_VERSION
 #define KVMBOX_VERSION "0.1.0"
@@ -58,6 +60,15 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Before anything is opened: see util/stdfds.h. */
+    if (stdfds_ensure_open() < 0) {
+        static const char msg[] = "kvmbox: error: cannot open /dev/null for a closed standard stream\n";
+        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+            /* stderr is closed too: the exit status has to say it */
+        }
+        return 1;
+    }
+    nofile_limit_raise();
     if (argc < 2) {
         usage(stderr);
         return 1;

@@ -4,13 +4,15 @@
 #include "util/size.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
-    OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET,
+    OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_TESTDEV,
 };
 
 static const struct option long_opts[] = {
@@ -20,6 +22,7 @@ static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
     { "cpus", required_argument, NULL, OPT_CPUS },
     { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+    { "testdev", no_argument, NULL, OPT_TESTDEV },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
@@ -43,8 +46,13 @@ void options_usage(FILE *out)
           "  --cmdline STRING   kernel command line (Linux default:\n"
           "                     \"console=ttyS0 reboot=k panic=-1\")\n"
           "  --memory SIZE      guest RAM, e.g. 512M, 4G (bare number: MiB; default 512M)\n"
+          "  --memory size=SIZE[,shared=on][,hugepages=on]\n"
+          "                     shared=on: RAM in a memfd another process can map;\n"
+          "                     hugepages=on: in 2 MiB hugetlbfs pages (a multiple of 2M)\n"
           "  --cpus N           number of vCPUs (default 1)\n"
           "  --debug-exit       exit device at port 0xf4: writing V exits with (V<<1)|1\n"
+          "  --testdev          QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017, MMIO at\n"
+          "                     0xff000000), which kvm-unit-tests' ioapic/emulator use\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
           "  --disk path=FILE[,readonly=on][,direct=on][,serial=ID]\n"
           "                     a virtio-blk disk (repeatable; the file is locked;\n"
@@ -63,6 +71,9 @@ void options_usage(FILE *out)
           "  -v, --verbose      log to stderr what kvmbox does\n"
           "  -h, --help         this help\n"
           "      --version      print the version\n"
+          "\n"
+          "Each option is given once (--disk and --net once per device) and spelled\n"
+          "out in full.\n"
           "\n"
           "Exit status: 0 when the guest powers off or resets, the debug-exit code,\n"
           "1 on errors, 128+N when stopped by signal N. Ctrl-A x quits.\n"
@@ -87,7 +98,8 @@ static int parse_memory(const char *arg, uint64_t *out, char *err, size_t errlen
     /* A bare number means MiB, as QEMU's -m: bytes would never be meant. */
     bool bare = arg[0] && strspn(arg, "0123456789") == strlen(arg);
     if (parse_size(arg, &v) < 0 || (bare && v > (UINT64_MAX >> 20))) {
-        snprintf(err, errlen, "--memory '%s' is not a size (examples: 512M, 4G)", arg);
+        snprintf(err, errlen, "--memory '%s' is not a size: expected a whole number with an "
+                 "optional K, M, G or T suffix, e.g. 512M or 4G (a bare number is MiB)", arg);
         return -1;
     }
     if (bare)
@@ -108,16 +120,38 @@ static int parse_memory(const char *arg, uint64_t *out, char *err, size_t errlen
     return 0;
 }
 
+/* Plain decimal digits only: strtol would also take " 2", "+2", and with
+ * base 0 "0x2" or an octal "010". */
 static int parse_cpus(const char *arg, unsigned *out, char *err, size_t errlen)
 {
-    char *end;
-    long n = strtol(arg, &end, 10);
-    if (!*arg || *end || n < 1 || n > MAX_CPUS) {
-        snprintf(err, errlen, "--cpus '%s' must be a number from 1 to %d", arg, MAX_CPUS);
+    size_t ndigits = strspn(arg, "0123456789");
+    unsigned long n = 0;
+    for (size_t i = 0; i < ndigits && n <= MAX_CPUS; i++)
+        n = n * 10 + (unsigned long)(arg[i] - '0');
+    if (ndigits == 0 || arg[ndigits] || n < 1 || n > MAX_CPUS) {
+        snprintf(err, errlen, "--cpus '%s': expected a decimal number from 1 to %d", arg,
+                 MAX_CPUS);
         return -1;
     }
     *out = (unsigned)n;
     return 0;
+}
+
+/* A comma-separated list must have no empty item (",a", "a,,b", "a,"),
+ * which a strtok walk would skip without a word. */
+static int check_list(const char *opt, const char *arg, const char *item, char *err,
+                      size_t errlen)
+{
+    for (const char *p = arg;; p++) {
+        size_t n = strcspn(p, ",");
+        if (n == 0) {
+            snprintf(err, errlen, "%s '%s': empty %s (a stray comma?)", opt, arg, item);
+            return -1;
+        }
+        p += n;
+        if (!*p)
+            return 0;
+    }
 }
 
 /* Splits "a,b,c" (copied into buf) into cfg->initrds. */
@@ -129,6 +163,8 @@ static int parse_initrds(const char *arg, struct vm_config *cfg, char *buf, size
         snprintf(err, errlen, "--initrd list is too long");
         return -1;
     }
+    if (check_list("--initrd", arg, "file name", err, errlen) < 0)
+        return -1;
     memcpy(buf, arg, len);
     cfg->ninitrds = 0;
     for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
@@ -137,10 +173,6 @@ static int parse_initrds(const char *arg, struct vm_config *cfg, char *buf, size
             return -1;
         }
         cfg->initrds[cfg->ninitrds++] = p;
-    }
-    if (cfg->ninitrds == 0) {
-        snprintf(err, errlen, "--initrd names no file");
-        return -1;
     }
     return 0;
 }
@@ -152,9 +184,12 @@ struct kv {
     size_t klen, vlen;
 };
 
+/* *p walks the option's value from its start and is NULL after the last
+ * item, so that a trailing comma yields a last, empty item (which
+ * check_items refuses) rather than nothing. */
 static bool kv_next(const char **p, struct kv *kv)
 {
-    if (!**p)
+    if (!*p)
         return false;
     const char *end = strchr(*p, ',');
     size_t n = end ? (size_t)(end - *p) : strlen(*p);
@@ -163,13 +198,51 @@ static bool kv_next(const char **p, struct kv *kv)
     kv->klen = eq ? (size_t)(eq - *p) : 0;
     kv->val = eq ? eq + 1 : *p;
     kv->vlen = eq ? n - kv->klen - 1 : n;
-    *p += n + (end ? 1 : 0);
+    *p = end ? end + 1 : NULL;
     return true;
 }
 
 static bool kv_is(const struct kv *kv, const char *key)
 {
     return kv->key && kv->klen == strlen(key) && !strncmp(kv->key, key, kv->klen);
+}
+
+/* The rules every KEY=VALUE option shares, checked before its items are
+ * read: no empty item (a stray comma), no "=VALUE" without a key, no
+ * "KEY=" without a value, and no key given twice, except `repeatable`
+ * (may be NULL), which adds one more each time. */
+static int check_items(const char *opt, const char *arg, const char *repeatable, char *err,
+                       size_t errlen)
+{
+    const char *p = arg;
+    struct kv kv;
+    while (kv_next(&p, &kv)) {
+        if (!kv.key && !kv.vlen) {
+            snprintf(err, errlen, "%s '%s': empty item (a stray comma?)", opt, arg);
+            return -1;
+        }
+        if (kv.key && !kv.klen) {
+            snprintf(err, errlen, "%s '%s': '=%.*s' has no key before the '='", opt, arg,
+                     (int)kv.vlen, kv.val);
+            return -1;
+        }
+        if (kv.key && !kv.vlen) {
+            snprintf(err, errlen, "%s '%s': %.*s= has no value", opt, arg, (int)kv.klen, kv.key);
+            return -1;
+        }
+        if (!kv.key || (repeatable && kv_is(&kv, repeatable)))
+            continue;
+        const char *q = arg;
+        struct kv prev;
+        while (kv_next(&q, &prev) && prev.key != kv.key) {
+            if (prev.key && prev.klen == kv.klen && !strncmp(prev.key, kv.key, kv.klen)) {
+                snprintf(err, errlen, "%s '%s': %.*s= given twice", opt, arg, (int)kv.klen,
+                         kv.key);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 static bool kv_val_is(const struct kv *kv, const char *val)
@@ -206,9 +279,55 @@ static int unknown_key(const char *opt, const char *arg, const struct kv *kv, co
         snprintf(err, errlen, "%s '%s': unknown key '%.*s' (%s)", opt, arg, (int)kv->klen,
                  kv->key, known);
     else
-        snprintf(err, errlen, "%s '%s': unexpected '%.*s' (%s)", opt, arg, (int)kv->vlen,
-                 kv->val, known);
+        snprintf(err, errlen, "%s '%s': unexpected '%.*s' (expected KEY=VALUE with one of: %s)",
+                 opt, arg, (int)kv->vlen, kv->val, known);
     return -1;
+}
+
+/* "SIZE" or "size=SIZE[,shared=on|off][,hugepages=on|off]", as Cloud
+ * Hypervisor's --memory; a bare SIZE is a size. */
+static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (!*arg)
+        return parse_memory(arg, &cfg->mem_size, err, errlen);
+    if (check_items("--memory", arg, NULL, err, errlen) < 0)
+        return -1;
+    const char *p = arg;
+    struct kv kv;
+    bool sized = false;
+    while (kv_next(&p, &kv)) {
+        /* A bare SIZE only first, and the size only once: "512M,size=1G"
+         * is not resolved silently. */
+        if ((!kv.key && kv.val == arg) || kv_is(&kv, "size")) {
+            if (sized) {
+                snprintf(err, errlen, "--memory '%s': the size is given twice", arg);
+                return -1;
+            }
+            sized = true;
+            char size[32];
+            if (!kv_copy(&kv, size, sizeof size)) {
+                snprintf(err, errlen, "--memory '%s': size= takes a size such as 512M", arg);
+                return -1;
+            }
+            if (parse_memory(size, &cfg->mem_size, err, errlen) < 0)
+                return -1;
+        } else if (kv_is(&kv, "shared")) {
+            if (parse_on_off("--memory", arg, &kv, &cfg->mem_shared, err, errlen) < 0)
+                return -1;
+        } else if (kv_is(&kv, "hugepages")) {
+            if (parse_on_off("--memory", arg, &kv, &cfg->mem_hugepages, err, errlen) < 0)
+                return -1;
+        } else {
+            return unknown_key("--memory", arg, &kv, "size, shared, hugepages", err, errlen);
+        }
+    }
+    /* hugetlbfs pages are 2 MiB: guest RAM is a whole number of them. */
+    if (cfg->mem_hugepages && cfg->mem_size % (2ULL << 20)) {
+        snprintf(err, errlen, "--memory '%s': with hugepages=on the size must be a multiple of 2M",
+                 arg);
+        return -1;
+    }
+    return 0;
 }
 
 /* "path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]"; a bare FILE
@@ -221,12 +340,20 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
     }
     struct disk_config *d = &cfg->disks[cfg->ndisks];
     memset(d, 0, sizeof *d);
+    if (check_items("--disk", arg, NULL, err, errlen) < 0)
+        return -1;
     const char *p = arg;
     struct kv kv;
     while (kv_next(&p, &kv)) {
-        if (!kv.key || kv_is(&kv, "path")) {
+        /* A bare FILE only first: "x,y" is not two paths. */
+        if ((!kv.key && kv.val == arg) || kv_is(&kv, "path")) {
+            if (d->path[0]) {
+                snprintf(err, errlen, "--disk '%s': the path is given twice", arg);
+                return -1;
+            }
             if (!kv_copy(&kv, d->path, sizeof d->path)) {
-                snprintf(err, errlen, "--disk '%s': bad path", arg);
+                snprintf(err, errlen, "--disk '%s': the path is longer than %zu characters",
+                         arg, sizeof d->path - 1);
                 return -1;
             }
         } else if (kv_is(&kv, "readonly")) {
@@ -255,18 +382,42 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
     return 0;
 }
 
-static bool parse_mac(const struct kv *kv, uint8_t mac[6])
+static unsigned hex_digit(char c)
 {
-    char s[18], tail;
-    unsigned b[6];
-    if (!kv_copy(kv, s, sizeof s) ||
-        sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-               &tail) != 6 || kv->vlen != 17)
-        return false;
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)b[i];
-    /* A multicast address cannot be a station's. */
-    return !(mac[0] & 1);
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+/* Exactly six groups of two hex digits separated by ':' (sscanf's %2x
+ * would also take " 5", "+5" or "-2" for a group). */
+static int parse_mac(const struct kv *kv, uint8_t mac[6], char *err, size_t errlen)
+{
+    bool ok = kv->vlen == 17;
+    for (size_t i = 0; ok && i < 17; i++)
+        ok = i % 3 == 2 ? kv->val[i] == ':' : isxdigit((unsigned char)kv->val[i]) != 0;
+    if (!ok) {
+        snprintf(err, errlen, "--net mac=%.*s: not a MAC address (expected six two-digit "
+                 "hex groups separated by ':', e.g. 52:54:00:12:34:56)", (int)kv->vlen, kv->val);
+        return -1;
+    }
+    uint8_t any = 0;
+    for (int i = 0; i < 6; i++) {
+        mac[i] = (uint8_t)(hex_digit(kv->val[3 * i]) << 4 | hex_digit(kv->val[3 * i + 1]));
+        any |= mac[i];
+    }
+    /* A group address (multicast, broadcast) cannot be a station's: the
+     * guest's driver would refuse it or its frames be flooded. */
+    if (mac[0] & 1) {
+        snprintf(err, errlen, "--net mac=%.*s: a multicast address (bit 0 of the first "
+                 "octet is set); a NIC needs a unicast one, e.g. 52:54:00:12:34:56",
+                 (int)kv->vlen, kv->val);
+        return -1;
+    }
+    if (!any) {
+        snprintf(err, errlen, "--net mac=%.*s: the all-zero address, which no NIC may "
+                 "have (e.g. 52:54:00:12:34:56)", (int)kv->vlen, kv->val);
+        return -1;
+    }
+    return 0;
 }
 
 static bool parse_port(const char *s, size_t n, uint16_t *port)
@@ -327,6 +478,8 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     }
     struct net_config *n = &cfg->nets[cfg->nnets];
     memset(n, 0, sizeof *n);
+    if (check_items("--net", arg, "hostfwd", err, errlen) < 0)
+        return -1;
     const char *p = arg;
     struct kv kv;
     bool have_kind = false;
@@ -350,11 +503,8 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
             return -1;
         }
         if (kv_is(&kv, "mac")) {
-            if (!parse_mac(&kv, n->mac)) {
-                snprintf(err, errlen, "--net '%s': mac= takes a unicast address like "
-                         "52:54:00:12:34:56", arg);
+            if (parse_mac(&kv, n->mac, err, errlen) < 0)
                 return -1;
-            }
             n->has_mac = true;
         } else if (kv_is(&kv, "hostfwd") && n->kind == NET_USER) {
             if (n->nfwd == CONFIG_MAX_HOSTFWDS) {
@@ -382,18 +532,100 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     return 0;
 }
 
+#define NOPTS (OPT_TESTDEV - OPT_KERNEL + 1)
+
+/* What each option's value looks like, for messages, and whether it may
+ * be given more than once: --disk and --net add a device each time, and a
+ * flag given twice means what it means once. Any other option given twice
+ * is refused rather than resolved (QEMU takes the last, which hides a
+ * mistake in a long command line), as Cloud Hypervisor does. */
+static const struct { const char *value; bool repeatable; } opt_info[NOPTS] = {
+    [OPT_KERNEL - OPT_KERNEL] = { "FILE", false },
+    [OPT_INITRD - OPT_KERNEL] = { "FILE[,FILE...]", false },
+    [OPT_CMDLINE - OPT_KERNEL] = { "STRING", false },
+    [OPT_MEMORY - OPT_KERNEL] = { "SIZE or size=SIZE[,...]", false },
+    [OPT_CPUS - OPT_KERNEL] = { "N", false },
+    [OPT_DEBUG_EXIT - OPT_KERNEL] = { NULL, true },
+    [OPT_CPU_FILTER - OPT_KERNEL] = { "LIST", false },
+    [OPT_VERSION - OPT_KERNEL] = { NULL, true },
+    [OPT_RNG - OPT_KERNEL] = { NULL, true },
+    [OPT_DISK - OPT_KERNEL] = { "path=FILE[,...]", true },
+    [OPT_CONSOLE - OPT_KERNEL] = { "serial or virtio", false },
+    [OPT_NET - OPT_KERNEL] = { "tap=IFNAME[,...] or user[,...]", true },
+    [OPT_TESTDEV - OPT_KERNEL] = { NULL, true },
+};
+
+static bool is_long_option(const char *arg)
+{
+    if (strncmp(arg, "--", 2))
+        return false;
+    size_t n = strcspn(arg + 2, "=");
+    for (const struct option *o = long_opts; o->name; o++)
+        if (strlen(o->name) == n && !strncmp(o->name, arg + 2, n))
+            return true;
+    return false;
+}
+
+/* What every long option gets before its value is read. `text` is the
+ * argv element that named it, `given` what each option was given so far. */
+static int check_option(const struct option *o, const char *text, const char *next,
+                        const char **given, char *err, size_t errlen)
+{
+    /* getopt_long takes any unique prefix ("--mem"); a prefix that is
+     * unique today would change meaning when an option is added. */
+    size_t n = strcspn(text + 2, "=");
+    if (n != strlen(o->name)) {
+        snprintf(err, errlen, "unknown option '%.*s' (options are not abbreviated: did you "
+                 "mean --%s?)", (int)n + 2, text, o->name);
+        return -1;
+    }
+    if (o->val < OPT_KERNEL || o->val >= OPT_KERNEL + NOPTS)
+        return 0;   /* --verbose, --help */
+    unsigned id = (unsigned)(o->val - OPT_KERNEL);
+    const char *val = o->has_arg ? optarg : "";
+    if (given[id] && !opt_info[id].repeatable) {
+        snprintf(err, errlen, "--%s given twice ('%s', then '%s'): give it once", o->name,
+                 given[id], val);
+        return -1;
+    }
+    given[id] = val;
+    if (!o->has_arg)
+        return 0;
+    /* "--kernel --cpus 2" would boot a kernel file named "--cpus". */
+    if (val == next && is_long_option(val)) {
+        snprintf(err, errlen, "--%s needs a value (%s), but the next argument is the option "
+                 "'%s'", o->name, opt_info[id].value, val);
+        return -1;
+    }
+    /* An empty command line is a choice; an empty file name or size is not. */
+    if (!*val && o->val != OPT_CMDLINE) {
+        snprintf(err, errlen, "--%s '': empty value (expected %s)", o->name, opt_info[id].value);
+        return -1;
+    }
+    return 0;
+}
+
 enum options_result options_parse_run(int argc, char **argv, struct vm_config *cfg,
                                       char *buf, size_t buflen, char *err, size_t errlen)
 {
-    memset(cfg, 0, sizeof *cfg);
+    memset(cfg, 0, offsetof(struct vm_config, disks));   /* see config.h */
     cfg->mem_size = 512ULL << 20;
     cfg->cpus = 1;
     cfg->kvm_path = "/dev/kvm";
 
     optind = 0;   /* reset getopt: the parser may run more than once */
     opterr = 0;   /* our messages, not getopt's */
-    int c;
-    while ((c = getopt_long(argc, argv, "+:vh", long_opts, NULL)) != -1) {
+    const char *given[NOPTS] = { 0 };
+    int c, longindex, at;
+    /* `at`: the element getopt reads next. A long option always starts a
+     * fresh element (a cluster of short ones ends first), so when one is
+     * found, argv[at] names it. */
+    while ((longindex = -1, at = optind ? optind : 1,
+            c = getopt_long(argc, argv, "+:vh", long_opts, &longindex)) != -1) {
+        if (c != ':' && c != '?' && longindex >= 0 &&
+            check_option(&long_opts[longindex], argv[at], at + 1 < argc ? argv[at + 1] : NULL,
+                         given, err, errlen) < 0)
+            return OPTIONS_ERROR;
         switch (c) {
         case OPT_KERNEL: cfg->kernel = optarg; break;
         case OPT_INITRD:
@@ -402,7 +634,7 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
             break;
         case OPT_CMDLINE: cfg->cmdline = optarg; break;
         case OPT_MEMORY:
-            if (parse_memory(optarg, &cfg->mem_size, err, errlen) < 0)
+            if (parse_memory_opt(optarg, cfg, err, errlen) < 0)
                 return OPTIONS_ERROR;
             break;
         case OPT_CPUS:
@@ -410,8 +642,10 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
                 return OPTIONS_ERROR;
             break;
         case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
+        case OPT_TESTDEV: cfg->testdev = true; break;
         case OPT_CPU_FILTER:
-            if (cpu_filter_parse(optarg, &cfg->cpu_filter, err, errlen) < 0)
+            if (check_list("--cpu-filter", optarg, "feature name", err, errlen) < 0 ||
+                cpu_filter_parse(optarg, &cfg->cpu_filter, err, errlen) < 0)
                 return OPTIONS_ERROR;
             break;
         case OPT_RNG: cfg->rng = true; break;
@@ -437,11 +671,16 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
         case 'h': return OPTIONS_HELP;
         case OPT_VERSION: return OPTIONS_VERSION;
         case ':':
-            snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+            snprintf(err, errlen, "option '%s' needs a value", argv[at]);
             return OPTIONS_ERROR;
         default:
-            snprintf(err, errlen, "unknown option '%s' (see kvmbox run --help)",
-                     argv[optind - 1]);
+            if (optopt >= OPT_KERNEL)   /* a known long option given "=VALUE" */
+                snprintf(err, errlen, "option '%.*s' takes no value (got '%s')",
+                         (int)strcspn(argv[at], "="), argv[at], argv[at]);
+            else if (optopt)            /* in a cluster, argv[at] may be "-vx" */
+                snprintf(err, errlen, "unknown option '-%c' (see kvmbox run --help)", optopt);
+            else
+                snprintf(err, errlen, "unknown option '%s' (see kvmbox run --help)", argv[at]);
             return OPTIONS_ERROR;
         }
     }

@@ -1,6 +1,7 @@
 #include "devices/acpi_pm.h"
 
 #include "migration/state.h"
+#include "util/log.h"
 #include "vmm/bus.h"
 
 #include <pthread.h>
@@ -10,14 +11,49 @@
 #define PM1_CNT_SLP_EN 0x2000
 #define PM1_CNT_SLP_TYP_SHIFT 10
 #define PM1_CNT_SLP_TYP_MASK 0x1c00
+#define PM1_STS_TMR 0x0001          /* the timer's bit 31 changed */
+#define PM_TMR_OFFSET 8
+#define PM_TMR_MSB_SHIFT 31
 
 struct acpi_pm {
     struct dev_host host;
     uint8_t s5_typ, reset_value;
     pthread_mutex_t lock;
+    struct dev_clock clock;
+    bool warned_sleep;
+    /* Timer ticks = ticks of the clock + tick_offset. Saved as the tick
+     * count itself, never as a host time, so that the counter goes on from
+     * where it was on whatever host and clock loads it. */
+    int64_t tick_offset;
+    uint64_t tmr_epoch;              /* ticks >> 31 when TMR_STS was last brought up to date */
     /* Saved state. */
     uint16_t sts, en, cnt;
 };
+
+/* The clock in PM timer ticks, without overflow for any uptime. */
+static int64_t clock_ticks(const struct acpi_pm *pm)
+{
+    int64_t ns = dev_clock_ns(&pm->clock);
+    int64_t sec = ns / NS_PER_SEC, rem = ns % NS_PER_SEC;
+    return sec * ACPI_PM_TMR_HZ + rem * ACPI_PM_TMR_HZ / NS_PER_SEC;
+}
+
+static uint64_t ticks(const struct acpi_pm *pm)
+{
+    return (uint64_t)(clock_ticks(pm) + pm->tick_offset);
+}
+
+/* TMR_STS is set whenever bit 31 of the counter changes. Worked out when
+ * the status is looked at rather than by a timer: nothing raises the SCI
+ * for it (a guest that sets TMR_EN gets no interrupt; Linux never does). */
+static void sync_tmr_sts(struct acpi_pm *pm)
+{
+    uint64_t epoch = ticks(pm) >> PM_TMR_MSB_SHIFT;
+    if (epoch != pm->tmr_epoch) {
+        pm->sts |= PM1_STS_TMR;
+        pm->tmr_epoch = epoch;
+    }
+}
 
 static void put16(uint16_t *reg, uint64_t off, const uint8_t *data, unsigned len, bool w1c)
 {
@@ -37,9 +73,16 @@ static void get16(uint16_t reg, uint64_t off, uint8_t *data, unsigned len)
 static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
 {
     struct acpi_pm *pm = opaque;
-    bool poweroff = false, reset = false;
+    bool poweroff = false, reset = false, warn_sleep = false;
+    unsigned typ = 0;
     pthread_mutex_lock(&pm->lock);
-    if (off < 2) {                            /* PM1a_STS: write 1 to clear */
+    if (off >= PM_TMR_OFFSET) {               /* PM_TMR: read-only */
+        uint32_t v = (uint32_t)ticks(pm);
+        unsigned byte = (unsigned)(off - PM_TMR_OFFSET);
+        for (unsigned i = 0; i < len && !is_write; i++)
+            data[i] = byte + i < 4 ? (uint8_t)(v >> (8 * (byte + i))) : 0;
+    } else if (off < 2) {                     /* PM1a_STS: write 1 to clear */
+        sync_tmr_sts(pm);
         if (is_write) put16(&pm->sts, off, data, len, true);
         else get16(pm->sts, off, data, len);
     } else if (off < 4) {                     /* PM1a_EN */
@@ -48,21 +91,30 @@ static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool 
     } else if (off < 6) {                     /* PM1a_CNT */
         if (is_write) {
             put16(&pm->cnt, off - 4, data, len, false);
-            unsigned typ = (pm->cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT;
+            typ = (pm->cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT;
             if ((pm->cnt & PM1_CNT_SLP_EN) && typ == pm->s5_typ)
                 poweroff = true;
+            else if ((pm->cnt & PM1_CNT_SLP_EN) && !pm->warned_sleep)
+                warn_sleep = pm->warned_sleep = true;
             pm->cnt &= (uint16_t)~PM1_CNT_SLP_EN;  /* SLP_EN reads as 0 */
         } else {
             get16(pm->cnt, off - 4, data, len);
         }
-    } else {                                  /* reset register */
+    } else if (off == 6) {                    /* reset register */
         if (is_write)
             reset = data[0] == pm->reset_value;
         else
             data[0] = 0;
+    } else if (!is_write) {                   /* base+7: nothing */
+        data[0] = 0;
     }
     pthread_mutex_unlock(&pm->lock);
-    /* Sleep states other than S5 are not offered (the DSDT names none). */
+    /* Sleep states other than S5 are not offered (the DSDT names none);
+     * a guest that asks anyway (kvm-unit-tests' s3 hard-codes SLP_TYP 1)
+     * keeps running, and says so once. */
+    if (warn_sleep)
+        log_warn("the guest asked for ACPI sleep (SLP_TYP %u); kvmbox implements only S5 "
+                 "(power-off), so the request is ignored and the guest keeps running", typ);
     if (poweroff && pm->host.request_stop)
         pm->host.request_stop(pm->host.ctx, VM_STOP_POWEROFF, 0);
     if (reset && pm->host.request_stop)
@@ -80,7 +132,9 @@ int acpi_pm_create(const struct dev_host *host, uint16_t base, uint8_t s5_typ, u
     pm->reset_value = reset_value;
     pm->cnt = PM1_CNT_SCI_EN;   /* SMI_CMD is 0: ACPI mode from the start */
     pthread_mutex_init(&pm->lock, NULL);
-    if (bus_register(host->pio, base, 7, pm_io, pm, "acpi-pm") < 0) {
+    acpi_pm_set_clock(pm, &(struct dev_clock){ .id = CLOCK_MONOTONIC });
+    /* One range up to the timer's end: base+7 reads 0 and ignores writes. */
+    if (bus_register(host->pio, base, PM_TMR_OFFSET + 4, pm_io, pm, "acpi-pm") < 0) {
         pthread_mutex_destroy(&pm->lock);
         free(pm);
         return -1;
@@ -89,14 +143,29 @@ int acpi_pm_create(const struct dev_host *host, uint16_t base, uint8_t s5_typ, u
     return 0;
 }
 
+void acpi_pm_set_clock(void *dev, const struct dev_clock *clock)
+{
+    struct acpi_pm *pm = dev;
+    pthread_mutex_lock(&pm->lock);
+    pm->clock = *clock;
+    pm->tick_offset = -clock_ticks(pm);      /* counts from 0, as after power-on */
+    pm->tmr_epoch = 0;
+    pthread_mutex_unlock(&pm->lock);
+}
+
+/* Version 2 adds the timer's count (64 bits, the guest's ticks). */
+#define ACPI_PM_STATE_VERSION 2
+
 static void acpi_pm_save(const void *dev, struct state_writer *w)
 {
     struct acpi_pm *pm = (struct acpi_pm *)dev;
     pthread_mutex_lock(&pm->lock);
-    state_begin(w, acpi_pm_ops.name, 1);
+    sync_tmr_sts(pm);
+    state_begin(w, acpi_pm_ops.name, ACPI_PM_STATE_VERSION);
     state_put_u16(w, pm->sts);
     state_put_u16(w, pm->en);
     state_put_u16(w, pm->cnt);
+    state_put_u64(w, ticks(pm));
     state_end(w);
     pthread_mutex_unlock(&pm->lock);
 }
@@ -105,15 +174,19 @@ static int acpi_pm_load(void *dev, struct state_reader *r)
 {
     struct acpi_pm *pm = dev;
     uint32_t version;
-    if (state_open(r, acpi_pm_ops.name, &version) < 0 || version != 1)
+    if (state_open(r, acpi_pm_ops.name, &version) < 0 || version != ACPI_PM_STATE_VERSION)
         return -1;
     uint16_t sts = state_get_u16(r), en = state_get_u16(r), cnt = state_get_u16(r);
+    uint64_t count = state_get_u64(r);
     if (state_close(r) < 0)
         return -1;
     pthread_mutex_lock(&pm->lock);
     pm->sts = sts;
     pm->en = en;
     pm->cnt = cnt;
+    /* The counter goes on from the saved count on this host's clock. */
+    pm->tick_offset = (int64_t)count - clock_ticks(pm);
+    pm->tmr_epoch = count >> PM_TMR_MSB_SHIFT;
     pthread_mutex_unlock(&pm->lock);
     return 0;
 }

@@ -7,6 +7,7 @@
 #define KVMBOX_DEVICES_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct bus;
@@ -43,6 +44,10 @@ struct dev_host {
     int (*ioeventfd)(void *ctx, int fd, uint64_t addr, unsigned len, bool pio, bool assign);
     /* Asks the VM to stop; the first request wins. */
     void (*request_stop)(void *ctx, enum vm_stop_reason why, int status);
+    /* The guest's console output (UART, virtio-console), for the user's
+     * stdout. Never blocks, whatever the reader does: the VMM buffers it
+     * and drops (counting) what does not fit. May be NULL: no output. */
+    void (*console_write)(void *ctx, const uint8_t *buf, size_t len);
     void *ctx;
 };
 

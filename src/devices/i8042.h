@@ -1,6 +1,8 @@
 /* i8042 keyboard controller at 0x60/0x64: enough for Linux's probe (self
- * test, configuration byte, a keyboard that answers), and the reset line
- * (command 0xFE, or the output port's bit 0) that guests reboot with. */
+ * test, configuration byte, aux loopback, a keyboard and a mouse that
+ * answer but never type or move; an interrupt edge per byte), and the
+ * reset line (command 0xFE, or the output port's bit 0) that guests
+ * reboot with. */
 #ifndef KVMBOX_DEVICES_I8042_H
 #define KVMBOX_DEVICES_I8042_H
 

@@ -1,30 +1,62 @@
 #include "devices/rtc.h"
 
 #include "migration/state.h"
+#include "util/log.h"
 #include "vmm/bus.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 enum {
-    REG_SEC = 0x00, REG_MIN = 0x02, REG_HOUR = 0x04, REG_WDAY = 0x06, REG_MDAY = 0x07,
-    REG_MON = 0x08, REG_YEAR = 0x09, REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d,
-    REG_CENTURY = 0x32,
+    REG_SEC = 0x00, REG_SEC_ALARM = 0x01, REG_MIN = 0x02, REG_MIN_ALARM = 0x03, REG_HOUR = 0x04,
+    REG_HOUR_ALARM = 0x05, REG_WDAY = 0x06, REG_MDAY = 0x07, REG_MON = 0x08, REG_YEAR = 0x09,
+    REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d, REG_CENTURY = 0x32,
 };
+#define A_UIP    0x80   /* update in progress */
+#define B_SET    0x80   /* updates halted while the guest sets the time */
+#define B_PIE    0x40
+#define B_AIE    0x20
+#define B_UIE    0x10
 #define B_24H    0x02
 #define B_BINARY 0x04
+#define C_IRQF   0x80   /* an enabled flag is set: IRQ 8 is high */
+#define C_FLAGS  0x70   /* PF, AF, UF: the same bits as their enables in B */
+#define C_AF     0x20
+#define C_UF     0x10
 #define D_VRT    0x80   /* valid RAM and time */
+#define ALARM_DONT_CARE 0xc0
+/* UIP rises this long before each second's update, as on the MC146818
+ * with a 32.768 kHz time base (244 us of warning plus the update). */
+#define UIP_NS   244000
+#define DAY_SEC  86400
 
 struct rtc {
     struct dev_host host;
     pthread_mutex_t lock;
+    pthread_cond_t wake;             /* the interrupt thread: B changed, or stop */
+    pthread_t thread;
+    bool thread_running, thread_failed, stopping, irq_line;
+    struct dev_clock clock;          /* CLOCK_REALTIME */
+    /* The guest second up to which UF and AF are accounted in REG_C, and
+     * the latest update a read of register A has shown in progress. */
+    int64_t flags_sec, uip_sec;
     /* Saved state. */
     uint8_t index;
     uint8_t cmos[128];
     int64_t offset;     /* guest time minus host time, seconds */
 };
+
+static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b < 0); }
+
+static int64_t guest_ns(const struct rtc *r)
+{
+    return dev_clock_ns(&r->clock) + r->offset * NS_PER_SEC;
+}
+
+static int64_t guest_sec(const struct rtc *r) { return floor_div(guest_ns(r), NS_PER_SEC); }
 
 static uint8_t to_bcd(unsigned v) { return (uint8_t)(((v / 10) << 4) | (v % 10)); }
 static unsigned from_bcd(uint8_t v) { return (v >> 4) * 10u + (v & 0x0f); }
@@ -41,7 +73,7 @@ static unsigned decode(const struct rtc *r, uint8_t v)
 
 static void guest_tm(const struct rtc *r, struct tm *tm)
 {
-    time_t t = time(NULL) + (time_t)r->offset;
+    time_t t = (time_t)guest_sec(r);
     gmtime_r(&t, tm);
 }
 
@@ -91,8 +123,91 @@ static void write_time(struct rtc *r, unsigned reg, uint8_t v)
     default: tm.tm_year = ((int)decode(r, v) - 19) * 100 + tm.tm_year % 100; break;
     }
     time_t t = timegm(&tm);
-    if (t != (time_t)-1)
-        r->offset = (int64_t)(t - time(NULL));
+    if (t == (time_t)-1)
+        return;
+    r->offset = (int64_t)t - floor_div(dev_clock_ns(&r->clock), NS_PER_SEC);
+    /* A clock set anew has no updates or alarms behind it. */
+    r->flags_sec = r->uip_sec = (int64_t)t;
+}
+
+static unsigned alarm_hour(const struct rtc *r, uint8_t v)
+{
+    if (r->cmos[REG_B] & B_24H)
+        return decode(r, v);
+    return decode(r, v & 0x7f) % 12 + ((v & 0x80) ? 12 : 0);
+}
+
+/* Whether the alarm (registers 1, 3, 5; 0xC0-0xFF is "any") fires in the
+ * guest second `t`. */
+static bool alarm_at(const struct rtc *r, int64_t t)
+{
+    int64_t sod = t - floor_div(t, DAY_SEC) * DAY_SEC;
+    uint8_t s = r->cmos[REG_SEC_ALARM], m = r->cmos[REG_MIN_ALARM], h = r->cmos[REG_HOUR_ALARM];
+    return ((s & ALARM_DONT_CARE) == ALARM_DONT_CARE || decode(r, s) == sod % 60) &&
+           ((m & ALARM_DONT_CARE) == ALARM_DONT_CARE || decode(r, m) == sod / 60 % 60) &&
+           ((h & ALARM_DONT_CARE) == ALARM_DONT_CARE || alarm_hour(r, h) == sod / 3600);
+}
+
+/* Whether the alarm fires in any second of (from, to]; a day covers
+ * every time it can name. */
+static bool alarm_between(const struct rtc *r, int64_t from, int64_t to)
+{
+    if (to - from > DAY_SEC)
+        to = from + DAY_SEC;
+    for (int64_t t = from + 1; t <= to; t++)
+        if (alarm_at(r, t))
+            return true;
+    return false;
+}
+
+/* IRQ 8 follows IRQF, which is high while a flag in C and its enable in B
+ * are both set: one rising edge per event the guest acknowledges by
+ * reading C. */
+static void update_irq(struct rtc *r)
+{
+    bool level = r->cmos[REG_C] & r->cmos[REG_B] & C_FLAGS;
+    r->cmos[REG_C] = (uint8_t)((r->cmos[REG_C] & ~C_IRQF) | (level ? C_IRQF : 0));
+    if (level != r->irq_line && r->host.set_irq)
+        r->host.set_irq(r->host.ctx, RTC_IRQ, level);
+    r->irq_line = level;
+}
+
+/* Brings UF and AF up to the guest's present second: the updates since the
+ * last look happened, whether or not anyone watched (the flags are set
+ * with their interrupts disabled too, as on the chip). */
+static void catch_up(struct rtc *r)
+{
+    int64_t now = guest_sec(r);
+    if (now <= r->flags_sec)
+        return;
+    if (!(r->cmos[REG_B] & B_SET)) {
+        r->cmos[REG_C] |= C_UF;
+        if (alarm_between(r, r->flags_sec, now))
+            r->cmos[REG_C] |= C_AF;
+    }
+    r->flags_sec = now;
+    update_irq(r);
+}
+
+/* UIP as the chip has it, 244 us before each update. A guest that polls
+ * slower than that (emulated, or preempted) could miss every window and
+ * spin forever waiting for UIP to go 1 then 0, so an update that no read
+ * of A has seen shows as in progress to the next read: early or late, a
+ * reader never gets UIP clear just before the time changes. */
+static bool update_in_progress(struct rtc *r)
+{
+    if (r->cmos[REG_B] & B_SET)
+        return false;
+    int64_t ns = guest_ns(r), sec = floor_div(ns, NS_PER_SEC);
+    if (ns - sec * NS_PER_SEC >= NS_PER_SEC - UIP_NS) {
+        r->uip_sec = sec + 1;
+        return true;
+    }
+    if (r->uip_sec < sec) {
+        r->uip_sec = sec;
+        return true;
+    }
+    return false;
 }
 
 static bool is_time_reg(unsigned reg)
@@ -107,10 +222,11 @@ static uint8_t read_reg(struct rtc *r, unsigned reg)
     if (is_time_reg(reg))
         return read_time(r, reg);
     switch (reg) {
-    case REG_A: return r->cmos[REG_A] & 0x7f;  /* never "update in progress" */
+    case REG_A: return (uint8_t)((r->cmos[REG_A] & ~A_UIP) | (update_in_progress(r) ? A_UIP : 0));
     case REG_C: {
         uint8_t v = r->cmos[REG_C];
         r->cmos[REG_C] = 0;
+        update_irq(r);
         return v;
     }
     case REG_D: return D_VRT;
@@ -118,14 +234,25 @@ static uint8_t read_reg(struct rtc *r, unsigned reg)
     }
 }
 
+static void start_thread(struct rtc *r);
+
 static void write_reg(struct rtc *r, unsigned reg, uint8_t v)
 {
-    if (is_time_reg(reg))
+    if (is_time_reg(reg)) {
         write_time(r, reg, v);
-    else if (reg == REG_A)
+    } else if (reg == REG_A) {
         r->cmos[REG_A] = v & 0x7f;
-    else if (reg != REG_C && reg != REG_D)
+    } else if (reg == REG_B) {
+        if (v & B_SET)
+            v &= (uint8_t)~B_UIE;    /* the chip clears UIE when SET goes on */
+        r->cmos[REG_B] = v;
+        update_irq(r);
+        if (v & (B_AIE | B_UIE))
+            start_thread(r);
+        pthread_cond_signal(&r->wake);
+    } else if (reg != REG_C && reg != REG_D) {
         r->cmos[reg] = v;
+    }
 }
 
 static void rtc_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
@@ -139,11 +266,64 @@ static void rtc_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, b
         else
             data[0] = 0xff;
     } else {
+        catch_up(r);
         if (is_write)
             write_reg(r, r->index, data[0]);
         else
             data[0] = read_reg(r, r->index);
     }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Raises the update and alarm interrupts on time while the guest has them
+ * enabled (a guest that waits for IRQ 8 touches no register meanwhile):
+ * wakes at each of the guest's second boundaries, and sleeps otherwise.
+ * Not started until the guest enables one. The periodic interrupt (PIE)
+ * is not emulated. */
+static void *rtc_thread(void *opaque)
+{
+    struct rtc *r = opaque;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        catch_up(r);
+        if (!(r->cmos[REG_B] & (B_AIE | B_UIE))) {
+            pthread_cond_wait(&r->wake, &r->lock);
+            continue;
+        }
+        int64_t ns = guest_ns(r);
+        int64_t wait = NS_PER_SEC - (ns - floor_div(ns, NS_PER_SEC) * NS_PER_SEC) + 1000;
+        int64_t until = host_clock_ns(CLOCK_MONOTONIC) + wait;
+        struct timespec ts = { (time_t)(until / NS_PER_SEC), (long)(until % NS_PER_SEC) };
+        pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* Under the lock. The thread takes no signal: they belong to the main
+ * loop's signalfd and the vCPU kicks. */
+static void start_thread(struct rtc *r)
+{
+    if (r->thread_running || r->thread_failed)
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&r->thread, NULL, rtc_thread, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e)
+        log_warn("rtc: cannot start the interrupt thread: %s; alarm and update "
+                 "interrupts come only when the guest reads the RTC", strerror(e));
+    r->thread_running = e == 0;
+    r->thread_failed = e != 0;
+}
+
+void rtc_set_clock(struct rtc *r, const struct dev_clock *clock)
+{
+    pthread_mutex_lock(&r->lock);
+    r->clock = *clock;
+    r->offset = 0;
+    r->flags_sec = r->uip_sec = guest_sec(r);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -184,10 +364,18 @@ struct rtc *rtc_create(const struct dev_host *host, uint64_t low_ram_end, uint64
         return NULL;
     r->host = *host;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    r->clock = (struct dev_clock){ .id = CLOCK_REALTIME };
+    r->flags_sec = r->uip_sec = guest_sec(r);
     r->cmos[REG_A] = 0x26;          /* 32.768 kHz time base, 1024 Hz rate */
     r->cmos[REG_B] = B_24H;         /* 24-hour BCD, as PC firmware leaves it */
     fill_memory_bytes(r->cmos, low_ram_end, high_ram);
-    if (bus_register(host->pio, 0x70, 2, rtc_io, r, "rtc") < 0) {
+    if (bus_register(host->pio, RTC_BASE, 2, rtc_io, r, "rtc") < 0) {
+        pthread_cond_destroy(&r->wake);
         pthread_mutex_destroy(&r->lock);
         free(r);
         return NULL;
@@ -204,7 +392,7 @@ static void rtc_save(const void *dev, struct state_writer *w)
     state_put_u8(w, r->index);
     state_put_bytes(w, r->cmos, sizeof r->cmos);
     /* Absolute guest time, so the clock stays right on another host. */
-    state_put_u64(w, (uint64_t)(time(NULL) + r->offset));
+    state_put_u64(w, (uint64_t)guest_sec(r));
     state_end(w);
     pthread_mutex_unlock(&r->lock);
 }
@@ -224,7 +412,12 @@ static int rtc_load(void *dev, struct state_reader *rd)
     pthread_mutex_lock(&r->lock);
     r->index = index & 0x7f;
     memcpy(r->cmos, cmos, sizeof cmos);
-    r->offset = guest_now - (int64_t)time(NULL);
+    r->offset = guest_now - floor_div(dev_clock_ns(&r->clock), NS_PER_SEC);
+    r->flags_sec = r->uip_sec = guest_sec(r);
+    update_irq(r);
+    if (r->cmos[REG_B] & (B_AIE | B_UIE))
+        start_thread(r);
+    pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     return 0;
 }
@@ -232,6 +425,14 @@ static int rtc_load(void *dev, struct state_reader *rd)
 static void rtc_destroy(void *dev)
 {
     struct rtc *r = dev;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_signal(&r->wake);
+    bool joined = r->thread_running;
+    pthread_mutex_unlock(&r->lock);
+    if (joined)
+        pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->wake);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }

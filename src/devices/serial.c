@@ -47,7 +47,6 @@ enum {
 struct serial {
     struct dev_host host;
     unsigned irq;
-    int out_fd;
     void (*rx_space)(void *ctx);
     void *rx_ctx;
     pthread_mutex_t lock;
@@ -132,14 +131,11 @@ static void transmit(struct serial *s, uint8_t b)
 {
     if (s->mcr & MCR_LOOP) {
         rx_push(s, b);
-    } else if (s->out_fd >= 0) {
-        /* Output is synchronous: the byte has left when the write returns,
-         * so THR is empty again at once. A dead reader loses output but
-         * never stops the guest. */
-        ssize_t r;
-        do
-            r = write(s->out_fd, &b, 1);
-        while (r < 0 && errno == EINTR);
+    } else if (s->host.console_write) {
+        /* The byte is handed over at once (the VMM buffers it without ever
+         * blocking), so THR is empty again at once. A reader that does not
+         * keep up loses output but never stops the guest or the VMM. */
+        s->host.console_write(s->host.ctx, &b, 1);
     }
     s->thr_pending = true;
 }
@@ -290,7 +286,7 @@ static void reset_state(struct serial *s)
 }
 
 struct serial *serial_create(const struct dev_host *host, uint16_t base, unsigned irq,
-                             int out_fd, void (*rx_space)(void *ctx), void *rx_ctx,
+                             void (*rx_space)(void *ctx), void *rx_ctx,
                              struct device *out)
 {
     struct serial *s = calloc(1, sizeof *s);
@@ -298,7 +294,6 @@ struct serial *serial_create(const struct dev_host *host, uint16_t base, unsigne
         return NULL;
     s->host = *host;
     s->irq = irq;
-    s->out_fd = out_fd;
     s->rx_space = rx_space;
     s->rx_ctx = rx_ctx;
     pthread_mutex_init(&s->lock, NULL);

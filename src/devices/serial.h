@@ -14,11 +14,11 @@ struct serial;
 #define SERIAL_COM1_BASE 0x3f8
 #define SERIAL_COM1_IRQ 4
 
-/* out_fd receives the guest's output. rx_space (may be NULL) is called,
+/* The guest's output goes to host->console_write. rx_space (may be NULL) is called,
  * from a vCPU thread, when the guest frees room after a receive could not
  * take all it was offered. */
 struct serial *serial_create(const struct dev_host *host, uint16_t base, unsigned irq,
-                             int out_fd, void (*rx_space)(void *ctx), void *rx_ctx,
+                             void (*rx_space)(void *ctx), void *rx_ctx,
                              struct device *out);
 /* Offers input bytes; returns how many fit in the receive FIFO. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t n);

@@ -1,7 +1,13 @@
 #include "util/log.h"
 
+#include "util/ratelimit.h"
+
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 static bool verbose;
 
@@ -41,4 +47,35 @@ void log_debug(const char *fmt, ...)
     va_start(ap, fmt);
     emit("", fmt, ap);
     va_end(ap);
+}
+
+const char *log_cause(int e, char *buf, unsigned len)
+{
+    struct rlimit rl;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        snprintf(buf, len, "%s (kvmbox may open %llu; raise the limit with ulimit -n)",
+                 strerror(e), (unsigned long long)rl.rlim_cur);
+    else if (e == ENFILE)
+        snprintf(buf, len, "%s (the system-wide limit, fs.file-max)", strerror(e));
+    else
+        snprintf(buf, len, "%s", strerror(e));
+    return buf;
+}
+
+void log_guest_warn(struct ratelimit *rl, const char *fmt, ...)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned long suppressed;
+    if (!ratelimit_allow(rl, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &suppressed))
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (suppressed)
+        fprintf(stderr, "kvmbox: warning: %s (%lu similar messages suppressed)\n", line, suppressed);
+    else
+        fprintf(stderr, "kvmbox: warning: %s\n", line);
 }

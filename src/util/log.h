@@ -13,4 +13,14 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* strerror(e) into buf, with what to do about it where that is clear:
+ * running out of file descriptors names the limit. Returns buf. */
+const char *log_cause(int e, char *buf, unsigned len);
+
+/* A warning the guest can cause, through the limiter of the object it
+ * concerns: at most RATELIMIT_BURST per window; the next one that goes out
+ * says how many were dropped. */
+struct ratelimit;
+void log_guest_warn(struct ratelimit *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -9,7 +9,14 @@ void bus_init(struct bus *b, const char *name)
 {
     memset(b, 0, sizeof *b);
     b->name = name;
-    pthread_rwlock_init(&b->lock, NULL);
+    /* Writers (a BAR move) must not starve behind a stream of vCPU
+     * accesses; no reader ever takes the lock twice, so a writer-preferring
+     * lock cannot deadlock here. */
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&b->lock, &a);
+    pthread_rwlockattr_destroy(&a);
 }
 
 void bus_destroy(struct bus *b)

@@ -52,17 +52,23 @@ struct vm_config {
     unsigned ninitrds;
     const char *cmdline;      /* NULL: the format's default */
     uint64_t mem_size;
+    bool mem_shared;          /* --memory shared=on: a memfd another process can map */
+    bool mem_hugepages;       /* --memory hugepages=on: 2 MiB hugetlbfs pages */
     unsigned cpus;
     bool debug_exit;
+    bool testdev;             /* QEMU's pc-testdev, for kvm-unit-tests */
     bool rng;                 /* a virtio-rng device */
     enum console_kind console;
-    struct disk_config disks[CONFIG_MAX_DISKS];
     unsigned ndisks;
     struct net_config nets[CONFIG_MAX_NETS];
     unsigned nnets;
     struct cpu_filter cpu_filter;
     bool verbose;
     const char *kvm_path;     /* normally /dev/kvm */
+    /* Last, and filled only as far as ndisks: 8 x 4 KiB that options_parse_run
+     * does not zero, so that a VM without disks never touches them (every
+     * touched page of the stack stays resident for the VM's life). */
+    struct disk_config disks[CONFIG_MAX_DISKS];
 };
 
 #endif

@@ -1,14 +1,15 @@
 #include "vmm/console.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
 /* The terminal settings to restore live outside the VM object on purpose:
- * the atexit handler that restores them on an early exit has no other way
- * to reach them. */
+ * the atexit and fatal-signal handlers that restore them have no other
+ * way to reach them. */
 static struct termios saved_termios;
 static int saved_fd = -1;
 
@@ -17,6 +18,35 @@ static void restore_terminal(void)
     if (saved_fd >= 0)
         tcsetattr(saved_fd, TCSANOW, &saved_termios);
     saved_fd = -1;
+}
+
+/* A crash must not leave the user's terminal raw either. These handlers
+ * restore it (tcsetattr is async-signal-safe), put back whatever handled
+ * the signal before (the default, or a sanitizer's) and let that run: a
+ * fault re-executes and faults again, a sent signal is raised again.
+ * SIGKILL cannot be caught: after `kill -9` the user types `reset`. */
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGQUIT };
+#define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
+static struct sigaction previous[NFATAL];
+
+static void fatal_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    if (saved_fd >= 0)
+        tcsetattr(saved_fd, TCSANOW, &saved_termios);
+    for (size_t i = 0; i < NFATAL; i++)
+        if (fatal_signals[i] == sig)
+            sigaction(sig, &previous[i], NULL);
+    if (si->si_code <= 0)            /* sent (kill, abort, raise), not a fault */
+        raise(sig);
+}
+
+static void catch_fatal_signals(void)
+{
+    struct sigaction sa = { .sa_sigaction = fatal_handler, .sa_flags = SA_SIGINFO };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NFATAL; i++)
+        sigaction(fatal_signals[i], &sa, &previous[i]);
 }
 
 void console_init(struct console *c, int in_fd)
@@ -39,6 +69,7 @@ void console_init(struct console *c, int in_fd)
         static bool registered;
         if (!registered) {
             atexit(restore_terminal);
+            catch_fatal_signals();
             registered = true;
         }
     }

@@ -1,5 +1,6 @@
 #include "vmm/cpuid.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -257,15 +258,74 @@ void cpuid_set_topology(struct kvm_cpuid2 *c, uint32_t apic_id, unsigned ncpus)
     }
 }
 
+#define CPUID1_ECX_TSC_DEADLINE (1u << 24)
+
+void cpuid_offer_tsc_deadline(struct kvm_cpuid2 *c, bool kvm_emulates)
+{
+    struct kvm_cpuid_entry2 *e = entry(c, 1, 0);
+    if (e && kvm_emulates)
+        e->ecx |= CPUID1_ECX_TSC_DEADLINE;
+}
+
+#define CPUID_EXT_MAX 0x80000000u
+#define CPUID_BRAND_FIRST 0x80000002u
+#define CPUID_BRAND_LAST 0x80000004u
+
+void cpuid_fill_brand(struct kvm_cpuid2 *c, const char brand[48])
+{
+    struct kvm_cpuid_entry2 *max = entry(c, CPUID_EXT_MAX, 0);
+    if (!max || !brand[0])
+        return;
+    for (uint32_t leaf = CPUID_BRAND_FIRST; leaf <= CPUID_BRAND_LAST; leaf++) {
+        const struct kvm_cpuid_entry2 *e = entry(c, leaf, 0);
+        if (e && (e->eax | e->ebx | e->ecx | e->edx))
+            return;                  /* KVM passed a brand on: keep it */
+    }
+    for (uint32_t leaf = CPUID_BRAND_FIRST; leaf <= CPUID_BRAND_LAST; leaf++) {
+        struct kvm_cpuid_entry2 *e = entry(c, leaf, 0);
+        if (!e) {
+            e = &c->entries[c->nent++];
+            *e = (struct kvm_cpuid_entry2){ .function = leaf };
+        }
+        const char *p = brand + 16 * (leaf - CPUID_BRAND_FIRST);
+        memcpy(&e->eax, p, 4);
+        memcpy(&e->ebx, p + 4, 4);
+        memcpy(&e->ecx, p + 8, 4);
+        memcpy(&e->edx, p + 12, 4);
+    }
+    if (max->eax < CPUID_BRAND_LAST)
+        max->eax = CPUID_BRAND_LAST;
+}
+
+void cpuid_host_brand(char brand[48])
+{
+    memset(brand, 0, 48);
+    if ((uint32_t)__get_cpuid_max(CPUID_EXT_MAX, NULL) < CPUID_BRAND_LAST)
+        return;
+    for (uint32_t leaf = CPUID_BRAND_FIRST; leaf <= CPUID_BRAND_LAST; leaf++) {
+        uint32_t r[4];
+        __cpuid(leaf, r[0], r[1], r[2], r[3]);
+        memcpy(brand + 16 * (leaf - CPUID_BRAND_FIRST), r, 16);
+    }
+    brand[47] = 0;
+}
+
 struct kvm_cpuid2 *cpuid_build(int kvm_fd, const struct cpu_filter *f, char *err, size_t errlen)
 {
     for (uint32_t n = 128; n <= 4096; n *= 2) {
-        /* One entry more than KVM may fill: room for cpuid_add_timing. */
-        struct kvm_cpuid2 *c = calloc(1, sizeof *c + (n + 1) * sizeof c->entries[0]);
+        struct kvm_cpuid2 *c = calloc(1, sizeof *c + (n + CPUID_SPARE_ENTRIES) * sizeof c->entries[0]);
         if (!c)
             break;
         c->nent = n;
         if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+            /* kvmbox always uses KVM's in-kernel LAPIC (vm.c creates the
+             * irqchip before the vCPUs), which is where KVM emulates the
+             * deadline timer. */
+            cpuid_offer_tsc_deadline(c, ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                                              KVM_CAP_TSC_DEADLINE_TIMER) > 0);
+            char brand[48];
+            cpuid_host_brand(brand);
+            cpuid_fill_brand(c, brand);
             cpuid_apply(c, f);
             return c;
         }

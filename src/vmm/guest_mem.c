@@ -1,12 +1,19 @@
 #include "vmm/guest_mem.h"
 
 #include "arch/x86/layout.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* <linux/memfd.h> has it, but clashes with glibc's MFD_* definitions:
+ * log2 of the page size in the bits above MFD_HUGE_SHIFT (26). */
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26)
+#endif
 
 unsigned guest_mem_layout(uint64_t ram_size, struct guest_mem_region *out)
 {
@@ -18,39 +25,151 @@ unsigned guest_mem_layout(uint64_t ram_size, struct guest_mem_region *out)
     return 2;
 }
 
-int guest_mem_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen)
+/* Reserves `size` bytes of address space starting on a 2 MiB boundary.
+ * PROT_NONE and unbacked, so it costs nothing; the real mapping replaces
+ * it with MAP_FIXED. A huge page can back guest memory only where the
+ * host address and the guest-physical one agree modulo 2 MiB, and mmap
+ * alone guarantees only 4 KiB alignment. */
+static uint8_t *reserve_aligned(uint64_t size)
+{
+    uint64_t span = size + GUEST_MEM_HUGE_PAGE;
+    uint8_t *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t mask = GUEST_MEM_HUGE_PAGE - 1;
+    uint8_t *a = (uint8_t *)(((uintptr_t)p + mask) & ~mask);
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    /* mmap returns page-aligned addresses, so a - p < 2 MiB: a tail remains. */
+    munmap(a + size, (size_t)(p + span - (a + size)));
+    return a;
+}
+
+/* Whether a THP setting file ("always [madvise] never") has huge pages on
+ * for a region that asked for them with MADV_HUGEPAGE. Only for -v. */
+static bool thp_on(const char *path)
+{
+    char buf[128] = "";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool got = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    return got && !strstr(buf, "[never]") && !strstr(buf, "[deny]");
+}
+
+static void log_backing(const struct guest_mem *gm)
+{
+    if (!log_verbose())
+        return;
+    static const char *const what[] = {
+        [GUEST_MEM_ANON] = "anonymous memory",
+        [GUEST_MEM_SHARED] = "a memfd (shared=on)",
+        [GUEST_MEM_HUGETLB] = "a memfd of 2 MiB hugetlbfs pages (hugepages=on)",
+    };
+    const char *thp = NULL;
+    if (gm->backing == GUEST_MEM_ANON)
+        thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+    else if (gm->backing == GUEST_MEM_SHARED)
+        thp = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+    log_debug("guest RAM: %llu MiB in %s%s", (unsigned long long)(gm->ram_size >> 20),
+              what[gm->backing],
+              !thp ? "" : thp_on(thp) ? ", transparent huge pages on"
+                                      : ", transparent huge pages off on this host (4 KiB pages)");
+}
+
+/* "HugePages_Free:" of /proc/meminfo, or -1: for the error message only. */
+static long free_huge_pages(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    char line[128];
+    long n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* The memfd for a shared or hugetlbfs backing, sized to ram_size. */
+static int open_memfd(struct guest_mem *gm, char *err, size_t errlen)
+{
+    bool huge = gm->backing == GUEST_MEM_HUGETLB;
+    gm->memfd = memfd_create("kvmbox-ram", MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
+    if (gm->memfd < 0) {
+        snprintf(err, errlen, "%s: %s", huge ? "hugepages=on: this host offers no 2 MiB "
+                 "hugetlbfs pages (memfd_create)" : "memfd_create", strerror(errno));
+        return -1;
+    }
+    if (ftruncate(gm->memfd, (off_t)gm->ram_size) < 0) {
+        snprintf(err, errlen, "cannot size guest RAM to %llu bytes: %s",
+                 (unsigned long long)gm->ram_size, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int guest_mem_init_backed(struct guest_mem *gm, uint64_t ram_size,
+                          enum guest_mem_backing backing, char *err, size_t errlen)
 {
     memset(gm, 0, sizeof *gm);
     gm->memfd = -1;
+    gm->backing = backing;
     gm->ram_size = ram_size;
     gm->nregions = guest_mem_layout(ram_size, gm->regions);
 
-    /* A memfd so that snapshots and migration can later share or map the
-     * same pages; MAP_NORESERVE so that an idle guest costs only what it
-     * touches. */
-    gm->memfd = memfd_create("kvmbox-ram", MFD_CLOEXEC);
-    if (gm->memfd < 0) {
-        snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+    bool huge = backing == GUEST_MEM_HUGETLB;
+    if (huge && ram_size % GUEST_MEM_HUGE_PAGE) {
+        snprintf(err, errlen, "hugepages=on: guest RAM must be a multiple of 2M");
         return -1;
     }
-    if (ftruncate(gm->memfd, (off_t)ram_size) < 0) {
-        snprintf(err, errlen, "cannot size guest RAM to %llu bytes: %s",
-                 (unsigned long long)ram_size, strerror(errno));
+    if (backing != GUEST_MEM_ANON && open_memfd(gm, err, errlen) < 0)
         goto fail;
-    }
-    void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                   gm->memfd, 0);
-    if (p == MAP_FAILED) {
+    uint8_t *want = reserve_aligned(ram_size);
+    if (!want) {
         snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
                  (unsigned long long)ram_size, strerror(errno));
         goto fail;
     }
+    /* MAP_NORESERVE: an idle guest costs only what it touches. Not for
+     * hugetlbfs, whose pages the host set aside beforehand anyway:
+     * reserving them now turns a guest that would die on a fault in the
+     * middle of its run (no free huge page) into an error at start. */
+    int flags = MAP_FIXED | (backing == GUEST_MEM_ANON ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED) |
+                (huge ? 0 : MAP_NORESERVE);
+    void *p = mmap(want, ram_size, PROT_READ | PROT_WRITE, flags, gm->memfd, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        munmap(want, ram_size);
+        if (huge && e == ENOMEM)
+            snprintf(err, errlen, "hugepages=on: the guest needs %llu free 2 MiB huge pages, "
+                     "the host has %ld (raise /proc/sys/vm/nr_hugepages)",
+                     (unsigned long long)(ram_size / GUEST_MEM_HUGE_PAGE), free_huge_pages());
+        else
+            snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
+                     (unsigned long long)ram_size, strerror(e));
+        goto fail;
+    }
     gm->host = p;
+    /* Transparent huge pages where the host allows them (anonymous THP
+     * "always" or "madvise"; for shared=on, shmem THP other than "never").
+     * A kernel without THP refuses the advice; 4 KiB pages then. */
+    if (!huge)
+        madvise(p, ram_size, MADV_HUGEPAGE);
+    log_backing(gm);
     return 0;
 fail:
-    close(gm->memfd);
+    if (gm->memfd >= 0)
+        close(gm->memfd);
     gm->memfd = -1;
     return -1;
+}
+
+int guest_mem_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen)
+{
+    return guest_mem_init_backed(gm, ram_size, GUEST_MEM_ANON, err, errlen);
 }
 
 void guest_mem_destroy(struct guest_mem *gm)
@@ -113,4 +232,26 @@ int guest_mem_fill(const struct guest_mem *gm, uint64_t gpa, int byte, uint64_t 
 uint64_t guest_mem_low_end(const struct guest_mem *gm)
 {
     return gm->regions[0].gpa + gm->regions[0].size;
+}
+
+/* Changing a mapping's protection makes the kernel tell KVM (its MMU
+ * notifier), which drops the range from the guest's page tables. QEMU
+ * takes the page to PROT_NONE and back; adding PROT_EXEC and taking it
+ * away notifies KVM just the same but never takes access away, so a vCPU
+ * or device thread touching the page meanwhile cannot fault. A hugetlbfs
+ * page changes protection only as a whole (EINVAL for less). */
+int guest_mem_flush_page(const struct guest_mem *gm, uint64_t gpa)
+{
+    static const uint64_t page_sizes[] = { 4096, GUEST_MEM_HUGE_PAGE };
+    for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
+        uint64_t size = page_sizes[i];
+        uint8_t *p = guest_mem_ptr(gm, gpa & ~(size - 1), size);
+        if (!p)
+            return -1;
+        if (mprotect(p, size, PROT_READ | PROT_WRITE | PROT_EXEC) == 0)
+            return mprotect(p, size, PROT_READ | PROT_WRITE);
+        if (errno != EINVAL)
+            return -1;
+    }
+    return -1;
 }

@@ -1,4 +1,4 @@
-/* Guest physical memory: one memfd, mapped once, split into RAM regions
+/* Guest physical memory: one mapping, made once, split into RAM regions
  * around the 32-bit MMIO hole. Every access the VMM or a device makes on
  * behalf of the guest goes through these bounds-checked helpers, so a
  * hostile guest address or length can never reach outside guest RAM. */
@@ -14,12 +14,30 @@
 struct guest_mem_region {
     uint64_t gpa;     /* guest-physical start */
     uint64_t size;
-    uint64_t offset;  /* offset of the region in the memfd and the mapping */
+    uint64_t offset;  /* offset of the region in the mapping (and the memfd) */
 };
 
+/* What backs guest RAM. Whatever the backing, the mapping starts on a
+ * 2 MiB boundary, so guest-physical and host-virtual addresses agree
+ * modulo 2 MiB and KVM can map the guest's huge pages with huge pages. */
+enum guest_mem_backing {
+    /* Private anonymous memory with MADV_HUGEPAGE: transparent huge
+     * pages wherever the host allows them (the default: fastest). */
+    GUEST_MEM_ANON,
+    /* A memfd (shared=on): a file another process, or a later kvmbox,
+     * can map; huge pages if the host enables THP for shmem. */
+    GUEST_MEM_SHARED,
+    /* A memfd of 2 MiB hugetlbfs pages (hugepages=on), reserved from the
+     * host's pool up front; the size must be a multiple of 2 MiB. */
+    GUEST_MEM_HUGETLB,
+};
+
+#define GUEST_MEM_HUGE_PAGE (2ULL << 20)
+
 struct guest_mem {
-    int memfd;
-    uint8_t *host;    /* mapping of the whole memfd */
+    int memfd;        /* the file behind the memory, -1 for GUEST_MEM_ANON */
+    enum guest_mem_backing backing;
+    uint8_t *host;    /* mapping of all guest RAM (memfd offset = mapping offset) */
     uint64_t ram_size;
     unsigned nregions;
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
@@ -29,7 +47,12 @@ struct guest_mem {
  * hole, the rest from 4 GiB up. Pure; used by e820 and unit tests. */
 unsigned guest_mem_layout(uint64_t ram_size, struct guest_mem_region *out);
 
+/* Maps ram_size bytes with MAP_NORESERVE semantics (an idle guest costs
+ * only what it touches). guest_mem_init is the default backing
+ * (GUEST_MEM_ANON). -1 with a message in err on failure. */
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen);
+int guest_mem_init_backed(struct guest_mem *gm, uint64_t ram_size,
+                          enum guest_mem_backing backing, char *err, size_t errlen);
 void guest_mem_destroy(struct guest_mem *gm);
 
 /* Host pointer for [gpa, gpa+len) if it lies wholly inside one RAM region
@@ -41,5 +64,10 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *buf, u
 int guest_mem_fill(const struct guest_mem *gm, uint64_t gpa, int byte, uint64_t len);
 /* End (exclusive) of the RAM region that starts at or below 4 GiB. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);
+/* Makes KVM forget its mapping of the guest page holding gpa, so that the
+ * guest's next access to it faults into KVM again (pc-testdev's flush
+ * port); the page's contents stay. Returns 0, or -1 if gpa is not RAM or
+ * the host refuses. */
+int guest_mem_flush_page(const struct guest_mem *gm, uint64_t gpa);
 
 #endif

@@ -1,6 +1,7 @@
 #include "vmm/irq.h"
 
 #include "util/log.h"
+#include "util/ratelimit.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -38,19 +39,16 @@ static int commit(struct irq_router *r)
 {
     if (r->vm_fd < 0)
         return 0;
-    struct {
-        struct kvm_irq_routing hdr;
-        struct kvm_irq_routing_entry e[IRQ_MAX_ROUTES];
-    } *t;
-    static_assert(sizeof *t <= 64 * 1024, "routing table fits a small heap block");
-    t = calloc(1, sizeof *t);
+    /* Only the routes in use: the whole table would touch 48 KiB. */
+    struct kvm_irq_routing *t = calloc(1, sizeof *t + r->nroutes * sizeof r->routes[0]);
     if (!t)
         return -1;
-    t->hdr.nr = r->nroutes;
-    memcpy(t->e, r->routes, r->nroutes * sizeof r->routes[0]);
+    t->nr = r->nroutes;
+    memcpy(t->entries, r->routes, r->nroutes * sizeof r->routes[0]);
     int ret = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t);
-    if (ret < 0)
-        log_error("KVM_SET_GSI_ROUTING (%u routes): %s", r->nroutes, strerror(errno));
+    if (ret < 0)   /* the guest's MSI-X writes get here: limited */
+        log_guest_warn(&r->warn_limit, "KVM_SET_GSI_ROUTING (%u routes): %s", r->nroutes,
+                       strerror(errno));
     free(t);
     return ret < 0 ? -1 : 0;
 }
@@ -59,8 +57,13 @@ int irq_router_init(struct irq_router *r, int vm_fd)
 {
     memset(r, 0, sizeof *r);
     r->vm_fd = vm_fd;
+    r->cap = IRQ_INITIAL_ROUTES;
+    r->routes = calloc(r->cap, sizeof *r->routes);
+    if (!r->routes)
+        return -1;
     pthread_mutex_init(&r->lock, NULL);
-    r->nroutes = irq_legacy_routes(r->routes, IRQ_MAX_ROUTES);
+    ratelimit_init(&r->warn_limit);
+    r->nroutes = irq_legacy_routes(r->routes, r->cap);
     r->next_msi_gsi = IRQ_LEGACY_LINES;
     return commit(r);
 }
@@ -68,6 +71,9 @@ int irq_router_init(struct irq_router *r, int vm_fd)
 void irq_router_destroy(struct irq_router *r)
 {
     pthread_mutex_destroy(&r->lock);
+    free(r->routes);
+    r->routes = NULL;
+    ratelimit_destroy(&r->warn_limit);
 }
 
 void irq_set_line(struct irq_router *r, unsigned gsi, bool level)
@@ -87,12 +93,29 @@ static int find_route(const struct irq_router *r, uint32_t gsi)
     return -1;
 }
 
+/* Room for one more route: the table grows as devices ask for vectors
+ * (a VM without PCI devices keeps only its legacy lines). */
+static bool room_for_one(struct irq_router *r)
+{
+    if (r->nroutes < r->cap)
+        return true;
+    if (r->cap >= IRQ_MAX_ROUTES)
+        return false;
+    unsigned cap = r->cap * 2 < IRQ_MAX_ROUTES ? r->cap * 2 : IRQ_MAX_ROUTES;
+    struct kvm_irq_routing_entry *t = realloc(r->routes, cap * sizeof *t);
+    if (!t)
+        return false;
+    r->routes = t;
+    r->cap = cap;
+    return true;
+}
+
 int irq_msi_route(struct irq_router *r, int gsi, uint64_t addr, uint32_t data)
 {
     pthread_mutex_lock(&r->lock);
     int ret = -1;
     if (gsi < 0) {
-        if (r->nroutes == IRQ_MAX_ROUTES)
+        if (!room_for_one(r))
             goto out;
         gsi = (int)r->next_msi_gsi++;
     } else if (gsi < IRQ_LEGACY_LINES || (uint32_t)gsi >= r->next_msi_gsi) {
@@ -100,7 +123,7 @@ int irq_msi_route(struct irq_router *r, int gsi, uint64_t addr, uint32_t data)
     }
     int i = find_route(r, (uint32_t)gsi);
     if (i < 0) {
-        if (r->nroutes == IRQ_MAX_ROUTES)
+        if (!room_for_one(r))
             goto out;
         i = (int)r->nroutes++;
     }
@@ -132,7 +155,9 @@ int irq_irqfd(struct irq_router *r, int fd, unsigned gsi, bool assign)
         return 0;
     struct kvm_irqfd req = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
     if (ioctl(r->vm_fd, KVM_IRQFD, &req) < 0) {
-        log_error("KVM_IRQFD %s GSI %u: %s", assign ? "binding" : "unbinding", gsi, strerror(errno));
+        char cause[160];
+        log_error("KVM_IRQFD %s GSI %u: %s", assign ? "binding" : "unbinding", gsi,
+                  log_cause(errno, cause, sizeof cause));
         return -1;
     }
     return 0;

@@ -5,6 +5,8 @@
 #ifndef KVMBOX_VMM_IRQ_H
 #define KVMBOX_VMM_IRQ_H
 
+#include "util/ratelimit.h"
+
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -12,13 +14,20 @@
 
 #define IRQ_LEGACY_LINES 24          /* IOAPIC pins; the PIC has the first 16 */
 #define IRQ_MAX_ROUTES 1024
+#define IRQ_INITIAL_ROUTES 64            /* the 40 legacy routes and a few MSIs */
 
 struct irq_router {
     int vm_fd;                       /* -1: build the table only (unit tests) */
+    /* The table; taken under MSI-X's lock when a vector is re-routed, so
+     * a leaf below it: nothing else is locked or waited for under it. */
     pthread_mutex_t lock;
+    struct ratelimit warn_limit;     /* routing failures the guest can cause */
     unsigned nroutes;
     uint32_t next_msi_gsi;
-    struct kvm_irq_routing_entry routes[IRQ_MAX_ROUTES];
+    /* On the heap, grown as routes are added (up to IRQ_MAX_ROUTES): a
+     * full table in the struct cost every VM 48 KiB it never used. */
+    struct kvm_irq_routing_entry *routes;
+    unsigned cap;
 };
 
 /* Fills the routes a PC has from reset, as KVM's default table does:

@@ -1,5 +1,7 @@
 #include "vmm/vcpu.h"
 
+#include "util/deadline.h"
+#include "util/kick.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 
@@ -10,19 +12,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The signal that interrupts KVM_RUN. Its handler does nothing: the point
- * is the -EINTR, and immediate_exit covers a signal that arrives just
- * before the vCPU enters the guest. */
-#define SIG_KICK SIGUSR1
-
-static void kick_handler(int sig) { (void)sig; }
-
-void vcpu_signals_init(void)
-{
-    struct sigaction sa = { .sa_handler = kick_handler };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIG_KICK, &sa, NULL);  /* no SA_RESTART: KVM_RUN must return */
-}
+/* KVM_RUN returns on the kick signal (util/kick.h); immediate_exit covers
+ * a kick that arrives just before the vCPU enters the guest. */
+void vcpu_signals_init(void) { kick_signal_init(); }
 
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *v)
 {
@@ -84,7 +76,7 @@ void vcpu_kick(struct vcpu *v)
     if (!v->thread_started)
         return;
     v->run->immediate_exit = 1;
-    pthread_kill(v->thread, SIG_KICK);
+    kick_thread(v->thread);
 }
 
 void vcpu_join(struct vcpu *v)
@@ -92,6 +84,27 @@ void vcpu_join(struct vcpu *v)
     if (v->thread_started)
         pthread_join(v->thread, NULL);
     v->thread_started = false;
+}
+
+int vcpu_join_until(struct vcpu *v, const struct timespec *until)
+{
+    while (v->thread_started) {
+        /* Kick again now and then: a kick can land between the thread's
+         * check of the stop flag and its next blocking call. */
+        struct timespec step = deadline_in(CLOCK_REALTIME, 100);
+        bool last = !deadline_before(&step, until);
+        if (last)
+            step = *until;
+        int r = pthread_timedjoin_np(v->thread, NULL, &step);
+        if (r == 0) {
+            v->thread_started = false;
+            break;
+        }
+        if (last)
+            return -1;
+        kick_thread(v->thread);
+    }
+    return 0;
 }
 
 void vcpu_destroy(struct vcpu *v)

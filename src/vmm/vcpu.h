@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 struct vm;
 
@@ -30,6 +31,9 @@ int vcpu_start(struct vcpu *v);
 /* Makes a running KVM_RUN return so the thread notices the VM stopping. */
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
+/* Joins the thread, kicking it again meanwhile, but no later than `until`
+ * (CLOCK_REALTIME). Returns 0, or -1 when the thread is still running. */
+int vcpu_join_until(struct vcpu *v, const struct timespec *until);
 void vcpu_destroy(struct vcpu *v);
 
 /* Installs the (empty) kick signal handler; once per process. */

@@ -6,6 +6,7 @@
 #include "devices/acpi_pm.h"
 #include "arch/x86/layout.h"
 #include "devices/debug_exit.h"
+#include "devices/testdev.h"
 #include "devices/i8042.h"
 #include "devices/rtc.h"
 #include "devices/pci/pci.h"
@@ -17,6 +18,7 @@
 #include "devices/virtio/rng.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "vmm/address_width.h"
 #include "vmm/cpuid.h"
 #include "vmm/vcpu.h"
 
@@ -85,6 +87,12 @@ static int host_ioeventfd(void *ctx, int fd, uint64_t addr, unsigned len, bool p
 static void host_request_stop(void *ctx, enum vm_stop_reason why, int status)
 {
     vm_request_stop(ctx, why, status);
+}
+
+static void host_console_write(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct vm *vm = ctx;
+    console_out_write(&vm->console_out, buf, len);
 }
 
 /* A console device has room for input again: the main loop feeds it. */
@@ -182,7 +190,10 @@ static int create_irqchip(struct vm *vm)
 static int setup_memory(struct vm *vm)
 {
     char err[256];
-    if (guest_mem_init(&vm->mem, vm->cfg->mem_size, err, sizeof err) < 0) {
+    enum guest_mem_backing backing = vm->cfg->mem_hugepages ? GUEST_MEM_HUGETLB
+                                     : vm->cfg->mem_shared   ? GUEST_MEM_SHARED
+                                                             : GUEST_MEM_ANON;
+    if (guest_mem_init_backed(&vm->mem, vm->cfg->mem_size, backing, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -214,24 +225,41 @@ static int add_device(struct vm *vm, const struct device *d)
 
 /* Where PCI lives: ECAM and 32-bit BARs in the hole below 4 GiB, 64-bit
  * BARs from the first GiB boundary above RAM. */
-static struct pci_layout pci_layout_for(const struct guest_mem *mem)
+static uint64_t ram_top(const struct guest_mem *mem)
 {
-    uint64_t top = LAYOUT_4G;
+    uint64_t top = 0;
     for (unsigned i = 0; i < mem->nregions; i++)
         if (mem->regions[i].gpa + mem->regions[i].size > top)
             top = mem->regions[i].gpa + mem->regions[i].size;
+    return top;
+}
+
+/* The PCI windows for this guest: the 64-bit one from the first GiB line
+ * above RAM (and 4 GiB), as wide as the address width allows. Returns -1
+ * (with a message) when RAM or the window does not fit. */
+static int pci_layout_for(const struct guest_mem *mem, struct pci_layout *l, char *err,
+                          size_t errlen)
+{
+    uint64_t top = ram_top(mem) > LAYOUT_4G ? ram_top(mem) : LAYOUT_4G;
     top = (top + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
-    return (struct pci_layout){
+    *l = (struct pci_layout){
         .ecam_base = LAYOUT_PCI_ECAM_BASE,
         .mmio32 = { LAYOUT_PCI_MMIO32_BASE, LAYOUT_PCI_MMIO32_SIZE },
         .mmio64 = { top, LAYOUT_PCI_MMIO64_SIZE },
     };
+    return address_width_check(ram_top(mem), host_phys_bits(), &l->mmio64.base, &l->mmio64.size,
+                               LAYOUT_PCI_MMIO64_ALIGN, err, errlen);
 }
 
 static int setup_pci_devices(struct vm *vm)
 {
     struct device d;
-    struct pci_layout layout = pci_layout_for(&vm->mem);
+    struct pci_layout layout;
+    char err[256];
+    if (pci_layout_for(&vm->mem, &layout, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
     vm->pci = pci_host_create(&vm->host, &layout, &d);
     if (!vm->pci || add_device(vm, &d) < 0)
         return -1;
@@ -254,7 +282,7 @@ static int setup_pci_devices(struct vm *vm)
     if (vm->cfg->rng && (!virtio_rng_create(vm->pci, &d) || add_device(vm, &d) < 0))
         return -1;
     if (vm->cfg->console == CONSOLE_VIRTIO &&
-        (!(vm->vcon = virtio_console_create(vm->pci, STDOUT_FILENO, console_rx_space, vm, &d)) ||
+        (!(vm->vcon = virtio_console_create(vm->pci, console_rx_space, vm, &d)) ||
          add_device(vm, &d) < 0))
         return -1;
     return 0;
@@ -263,8 +291,8 @@ static int setup_pci_devices(struct vm *vm)
 static int setup_devices(struct vm *vm)
 {
     struct device d;
-    vm->serial = serial_create(&vm->host, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, STDOUT_FILENO,
-                               console_rx_space, vm, &d);
+    vm->serial = serial_create(&vm->host, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, console_rx_space,
+                               vm, &d);
     if (!vm->serial || add_device(vm, &d) < 0)
         goto fail;
     if (!i8042_create(&vm->host, &d) || add_device(vm, &d) < 0)
@@ -277,6 +305,8 @@ static int setup_devices(struct vm *vm)
         add_device(vm, &d) < 0)
         goto fail;
     if (vm->cfg->debug_exit && (debug_exit_create(&vm->host, &d) < 0 || add_device(vm, &d) < 0))
+        goto fail;
+    if (vm->cfg->testdev && (testdev_create(&vm->host, &d) < 0 || add_device(vm, &d) < 0))
         goto fail;
     /* POST code port: written by firmware and some kernels as an I/O delay. */
     if (bus_register(&vm->pio, 0x80, 1, NULL, NULL, "post-code") < 0)
@@ -291,13 +321,15 @@ fail:
     return -1;
 }
 
-/* Maps the kernel and initrds and detects the format before anything is
- * asked of KVM: bad input gets its message even on a host without KVM. */
-static int open_images(const struct vm_config *cfg, struct mapped_file *kernel,
-                       struct mapped_file *initrds, enum kernel_format *fmt)
+/* Reads the kernel (once: detection and loading see the same bytes), opens
+ * the initrds (read later, straight into guest RAM) and detects the format
+ * before anything is asked of KVM: bad input gets its message even on a
+ * host without KVM. */
+static int open_images(const struct vm_config *cfg, struct input_file *kernel,
+                       struct input_file *initrds, enum kernel_format *fmt)
 {
     char err[512];
-    if (file_map(kernel, cfg->kernel, err, sizeof err) < 0) {
+    if (input_read_whole(kernel, cfg->kernel, err, sizeof err) < 0) {
         log_error("kernel: %s", err);
         return -1;
     }
@@ -308,7 +340,7 @@ static int open_images(const struct vm_config *cfg, struct mapped_file *kernel,
         return -1;
     }
     for (unsigned i = 0; i < cfg->ninitrds; i++) {
-        if (file_map(&initrds[i], cfg->initrds[i], err, sizeof err) < 0) {
+        if (input_open(&initrds[i], cfg->initrds[i], err, sizeof err) < 0) {
             log_error("initrd: %s", err);
             return -1;
         }
@@ -329,11 +361,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
         .set_irq = host_set_irq, .msi_route = host_msi_route, .msi_unroute = host_msi_unroute,
         .irqfd = host_irqfd, .ioeventfd = host_ioeventfd,
-        .request_stop = host_request_stop, .ctx = vm,
+        .request_stop = host_request_stop, .console_write = host_console_write, .ctx = vm,
     };
     console_init(&vm->console, -1);
+    console_out_init(&vm->console_out, STDOUT_FILENO);
 
-    struct mapped_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
+    struct input_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
     enum kernel_format fmt;
     int ret = -1;
     if (open_images(cfg, &kernel, initrds, &fmt) < 0)
@@ -370,7 +403,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     }
 
     /* Platform tables first: the loaders hand the RSDP to the kernel. */
-    struct pci_layout pci = pci_layout_for(&vm->mem);
+    struct pci_layout pci;
+    char err[512];
+    if (pci_layout_for(&vm->mem, &pci, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
     uint64_t rsdp = acpi_build(&vm->mem, cfg->cpus, &pci);
     if (!rsdp || mptable_build(&vm->mem, cfg->cpus) < 0) {
         log_error("memory too small for the ACPI and MP tables");
@@ -384,7 +422,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         .acpi_rsdp = rsdp,
     };
     struct boot_entry entry;
-    char err[512];
     if (boot_load(&vm->mem, fmt, &in, &entry, err, sizeof err) < 0) {
         log_error("%s", err);
         goto out;
@@ -418,8 +455,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         goto out;
     ret = 0;
 out:
-    file_unmap(&kernel);
+    input_close(&kernel);
     for (unsigned i = 0; i < cfg->ninitrds; i++)
-        file_unmap(&initrds[i]);
+        input_close(&initrds[i]);
     return ret;
 }

@@ -7,6 +7,7 @@
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/console_out.h"
 #include "vmm/guest_mem.h"
 #include "vmm/irq.h"
 
@@ -42,6 +43,7 @@ struct vm {
     unsigned nvcpus;
     size_t run_size;          /* size of each vCPU's kvm_run mapping */
     struct console console;
+    struct console_out console_out;   /* the guest's output, to stdout */
 
     /* Stopping: the first request sets reason and status; wake_fd (an
      * eventfd) wakes the main loop, which then stops every vCPU. */
@@ -50,6 +52,7 @@ struct vm {
     int exit_status;
     atomic_bool stopping;
     int wake_fd;
+    bool vcpus_abandoned;     /* a vCPU thread would not stop: leave its state be */
 };
 
 /* Builds the whole VM (KVM, memory, devices, kernel, boot vCPU). Returns 0,

@@ -7,8 +7,14 @@
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
+#include "util/deadline.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
+
+/* How long a stop waits for the vCPUs, and for a reader of stdout that
+ * takes no more output. */
+#define VCPU_STOP_MS 5000
+#define CONSOLE_FLUSH_MS 2000
 
 #include <errno.h>
 #include <poll.h>
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Where the terminal's input goes: the virtio console with --console
@@ -100,6 +107,24 @@ static void event_loop(struct vm *vm, int sig_fd)
     }
 }
 
+/* Kicks every vCPU out of KVM_RUN and joins it. A vCPU that does not come
+ * back within VCPU_STOP_MS is left behind: a stop must always work (the
+ * user asked, or the guest is gone), so the VMM then exits without it and
+ * vm_destroy leaves alone what that thread may still touch. */
+static void stop_vcpus(struct vm *vm)
+{
+    struct timespec until = deadline_in(CLOCK_REALTIME, VCPU_STOP_MS);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        if (vcpu_join_until(&vm->vcpus[i], &until) < 0) {
+            log_error("vCPU %u did not stop within %d s; exiting without it", i,
+                      VCPU_STOP_MS / 1000);
+            vm->vcpus_abandoned = true;
+        }
+    }
+}
+
 int vm_run(struct vm *vm)
 {
     sigset_t set;
@@ -118,6 +143,8 @@ int vm_run(struct vm *vm)
     signal(SIGPIPE, SIG_IGN);  /* a closed stdout must not kill the VMM */
     vcpu_signals_init();
     console_init(&vm->console, STDIN_FILENO);
+    if (console_out_start(&vm->console_out) < 0)
+        vm_request_stop(vm, VM_STOP_ERROR, 1);
 
     /* With the in-kernel LAPIC, every vCPU but the boot one sits in
      * wait-for-SIPI inside KVM_RUN until the guest starts it. */
@@ -129,10 +156,9 @@ int vm_run(struct vm *vm)
     }
     event_loop(vm, sig_fd);
 
-    for (unsigned i = 0; i < vm->nvcpus; i++)
-        vcpu_kick(&vm->vcpus[i]);
-    for (unsigned i = 0; i < vm->nvcpus; i++)
-        vcpu_join(&vm->vcpus[i]);
+    stop_vcpus(vm);
+    /* The guest's last words reach stdout, unless nobody reads them. */
+    console_out_stop(&vm->console_out, CONSOLE_FLUSH_MS);
     console_restore(&vm->console);
     close(sig_fd);
 
@@ -150,6 +176,11 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    if (vm->vcpus_abandoned) {
+        /* A vCPU thread still runs and may use any of it: the process is
+         * about to exit, which frees it all. */
+        return;
+    }
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_destroy(&vm->vcpus[i]);
     free(vm->vcpus);
@@ -167,6 +198,7 @@ void vm_destroy(struct vm *vm)
         vm->nets[i] = NULL;
     }
     free(vm->cpuid);
+    console_out_destroy(&vm->console_out);
     guest_mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);
     bus_destroy(&vm->mmio);

@@ -74,6 +74,16 @@ put("fuzz_pci_config", "virtio-bring-up",
     acc(3, 1, 2, 0x08, 1) + acc(3, 1, 2, 0x0c, 1) + acc(3, 1, 0, 0x14, 0xb) +
     acc(3, 1, 1, 0x16, 0) + acc(3, 1, 3, 0x20, 0x10000) + acc(3, 1, 1, 0x1c, 1) +
     acc(3, 1, 0, 0x14, 0xf) + acc(3, 1, 1, 0x3000, 0))
+# The VIRTIO_PCI_CAP_PCI_CFG window (rng's is at 0x74) aimed at the ISR
+# (BAR 4 offset 0x1000, 1 byte) and read through ECAM: this once made the
+# vCPU wait on the PCI lock it held (a hang, which -timeout turns into a
+# failure); then aimed at the status byte and written 0 (reset) after a
+# bring-up, which once deadlocked against the worker.
+win = (1 << 15) | 0x74
+put("fuzz_pci_config", "regress-window-isr-read",
+    acc(1, 1, 1, (1 << 15) | 4, 6) + acc(1, 1, 0, win + 4, 4) +
+    acc(1, 1, 2, win + 8, 0x1000) + acc(1, 1, 2, win + 12, 1) + acc(1, 0, 2, win + 16) +
+    acc(1, 1, 2, win + 8, 0x14) + acc(1, 1, 2, win + 16, 0))
 put("fuzz_pci_config", "msix",
     acc(0, 1, 2, slot1 | 0x40, 0x80000000) + acc(2, 1, 2, 0, 0xfee00000) +
     acc(2, 1, 2, 8, 0x4041) + acc(2, 1, 2, 12, 0) + acc(2, 0, 2, 0x800))

@@ -273,6 +273,13 @@ void guest_main(void)
         print("spin: running until stopped\n");
         guest_hang();
     }
+    if (cmdline_has(cmdline, "flood")) {
+        /* Console output without end: kvmbox must stay stoppable when
+         * nobody reads its stdout. */
+        print("flood: writing until stopped\n");
+        for (unsigned long long n = 0;; n++)
+            print("flood: line %llu of console output that nobody has to read\n", n);
+    }
 
     bool testing = cmdline_has(cmdline, "kvmbox-test");
     if (failed)

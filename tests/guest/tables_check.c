@@ -44,6 +44,25 @@ static const uint8_t *xsdt_table(const uint8_t *xsdt, uint32_t len, unsigned i, 
     return t;
 }
 
+/* The FADT's PM timer (PM_TMR_BLK, PM_TMR_LEN 4, 32 bits with
+ * TMR_VAL_EXT) is where it says and counts: Linux checks its LAPIC timer
+ * against it. */
+static void pm_timer_check(const uint8_t *fadt)
+{
+    uint32_t port, flags;
+    memcpy(&port, fadt + 76, 4);
+    memcpy(&flags, fadt + 112, 4);
+    check(port && port <= 0xfffc && fadt[91] == 4 && (flags & (1u << 8)),
+          "acpi: FADT describes a 32-bit PM timer");
+    if (!port || port > 0xfffc)
+        return;
+    uint32_t first = inl((uint16_t)port), now = first;
+    for (unsigned i = 0; i < 1000000 && now == first; i++)
+        now = inl((uint16_t)port);
+    print("acpi: PM timer at 0x%x: %u, then %u\n", port, first, now);
+    check(now != first, "acpi: the PM timer counts");
+}
+
 static unsigned acpi_cpus(const uint8_t *rsdp)
 {
     uint32_t len, tlen;
@@ -66,6 +85,7 @@ static unsigned acpi_cpus(const uint8_t *rsdp)
             memcpy(&dlen, d + 4, 4);
             if (memcmp(d, "DSDT", 4) || sum(d, dlen) != 0)
                 tables_ok = false;
+            pm_timer_check(t);
         }
     }
     check(tables_ok, "acpi: every table's checksum is valid (FADT, DSDT, MADT)");

@@ -262,6 +262,35 @@ static void blk_checks(struct virtio_dev *d)
 
 /* ---- virtio-rng ---- */
 
+/* The ISR once more, read through the VIRTIO_PCI_CAP_PCI_CFG window (a
+ * driver that cannot map BARs reads it so): this read once hung the vCPU
+ * in kvmbox for good, because lowering INTx took the PCI lock that the
+ * configuration read already held. */
+static void pci_window_isr(struct virtio_dev *d)
+{
+    unsigned win = 0, isr_off = 0;
+    for (unsigned p = pci_find_cap(d->cfg, d->slot, 0x09, 0); p;
+         p = pci_find_cap(d->cfg, d->slot, 0x09, p)) {
+        uint8_t type = (uint8_t)pci_read(d->cfg, d->slot, p + 3, 1);
+        if (type == VIRTIO_PCI_CAP_PCI_CFG)
+            win = p;
+        if (type == VIRTIO_PCI_CAP_ISR_CFG)
+            isr_off = pci_read(d->cfg, d->slot, p + 8, 4);
+    }
+    uint8_t *buf = dma_alloc(16, 16);
+    struct vq_buf b = { buf, 16, true };
+    long got = vq_roundtrip(&d->q[0], &b, 1, false);       /* asserts INTx */
+    bool raised = pci_read(d->cfg, d->slot, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT;
+    pci_write(d->cfg, d->slot, win + 4, 4, 1);               /* the window: BAR 4, */
+    pci_write(d->cfg, d->slot, win + 8, isr_off, 4);         /* the ISR's offset, */
+    pci_write(d->cfg, d->slot, win + 12, 1, 4);              /* one byte */
+    uint8_t via = (uint8_t)pci_read(d->cfg, d->slot, win + 16, 1);
+    bool lowered = !(pci_read(d->cfg, d->slot, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+    print("virtio-rng: ISR through the PCI configuration window: 0x%x\n", via);
+    check(win && got > 0 && raised && (via & 1) && lowered && !*d->isr,
+          "virtio pci-cfg window: reading the ISR through it returns the bit and deasserts INTx");
+}
+
 static void rng_checks(struct virtio_dev *d)
 {
     uint64_t offered;
@@ -283,6 +312,7 @@ static void rng_checks(struct virtio_dev *d)
     print("virtio-rng: INTx status %d, ISR 0x%x then 0x%x\n", status_bit, isr, isr_again);
     check(status_bit && (isr & 1) && !isr_again && cleared,
           "intx: a completion asserts the line (status bit, ISR); reading the ISR deasserts it");
+    pci_window_isr(d);
     virtio_reset(d);
 }
 

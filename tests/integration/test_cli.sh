@@ -40,6 +40,21 @@ bad "memory too small"            "too small"                  run --kernel "$K"
 bad "memory too large"            "too large"                  run --kernel "$K" --memory 4T
 bad "cpus zero"                   "from 1 to 255"              run --kernel "$K" --cpus 0
 bad "cpus above 255"              "from 1 to 255"              run --kernel "$K" --cpus 256
+# Strict values: plain decimal --cpus, whole sizes, exact MAC addresses,
+# single-valued options given once, options spelled out.
+bad "cpus in hex"                 "--cpus '0x2': expected a decimal number" run --kernel "$K" --cpus 0x2
+bad "cpus with a leading space"   "--cpus ' 2': expected"      run --kernel "$K" --cpus " 2"
+bad "cpus with trailing garbage"  "--cpus '2x': expected"      run --kernel "$K" --cpus 2x
+bad "fractional memory size"      "--memory '1.5G' is not a size: expected a whole number" run --kernel "$K" --memory 1.5G
+bad "MAC with '-' separators"     "mac=52-54-00-12-34-56: not a MAC address" run --kernel "$K" --net user,mac=52-54-00-12-34-56
+bad "multicast MAC"               "mac=01:00:5e:00:00:01: a multicast address" run --kernel "$K" --net user,mac=01:00:5e:00:00:01
+bad "--memory given twice"        "--memory given twice \('512M', then '1G'\)" run --kernel "$K" --memory 512M --memory 1G
+bad "--kernel given twice"        "--kernel given twice"       run --kernel "$K" --kernel "$K"
+bad "abbreviated option"          "unknown option '--mem' \(options are not abbreviated: did you mean --memory\?\)" run --kernel "$K" --mem 1G
+bad "option missing its value"    "--kernel needs a value \(FILE\), but the next argument is the option '--cpus'" run --kernel --cpus 2
+bad "--disk path= empty"          "--disk 'path=': path= has no value" run --kernel "$K" --disk path=
+bad "--net with a stray comma"    "--net 'user,': empty item"  run --kernel "$K" --net user,
+bad "flag given a value"          "option '--rng' takes no value" run --kernel "$K" --rng=on
 bad "unknown cpu feature"         "unknown CPU feature 'warp'" run --kernel "$K" --cpu-filter avx,warp
 bad "two initrds for Linux" "one --initrd" run --kernel "$G/boot-linux.bzImage" --initrd "$K,$K"
 bad "missing disk file"           "--disk /nonexistent/d.img: No such file" run --kernel "$K" --disk path=/nonexistent/d.img

@@ -5,7 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 
 NAMES=("stdin reaches the guest UART" "SIGTERM stops the VM with status 143"
-       "SIGINT stops the VM with status 130" "Ctrl-A x quits and restores the terminal")
+       "SIGINT stops the VM with status 130" "Ctrl-A x quits and restores the terminal"
+       "a crash (SIGSEGV) still restores the terminal" "an abort (SIGABRT) still restores the terminal")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -40,6 +41,12 @@ done
 if command -v python3 >/dev/null; then
     python3 "$(dirname "$0")/pty_quit.py" "$KVMBOX" "$G/boot-pvh.elf" > "$TMP/out" 2>&1; rc=$?
     expect "${NAMES[3]}" 0 "terminal restored"
+    python3 "$(dirname "$0")/pty_quit.py" "$KVMBOX" "$G/boot-pvh.elf" SEGV > "$TMP/out" 2>&1; rc=$?
+    expect "${NAMES[4]}" 0 "terminal restored"
+    python3 "$(dirname "$0")/pty_quit.py" "$KVMBOX" "$G/boot-pvh.elf" ABRT > "$TMP/out" 2>&1; rc=$?
+    expect "${NAMES[5]}" 0 "terminal restored"
 else
     skip "${NAMES[3]}" "python3 not installed"
+    skip "${NAMES[4]}" "python3 not installed"
+    skip "${NAMES[5]}" "python3 not installed"
 fi

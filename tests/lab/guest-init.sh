@@ -61,6 +61,16 @@ if [ -c /dev/hvc0 ]; then
     echo "KVMBOX-HVC in '$line'"
     exec 3>&-
 fi
+# Platform fidelity: the CPU's name, the TSC-deadline timer and whether the
+# LAPIC timer survived its check, the input devices found (the i8042's
+# keyboard), and the kernel's lines about them, whose time stamps show how
+# long the i8042 probe took.
+echo "KVMBOX-PLATFORM model='$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | cut -c2-)'" \
+     "tsc_deadline=$(grep -qw tsc_deadline_timer /proc/cpuinfo && echo 1 || echo 0)" \
+     "lapic_failed=$(dmesg | grep -c -e 'APIC timer disabled' -e 'lapic is not functional')"
+grep '^N: Name=' /proc/bus/input/devices 2>/dev/null | sed 's/^/KVMBOX-INPUT /'
+dmesg | grep -iE 'i8042|serio|input:|atkbd|psmouse|pm.timer|acpi_pm|tsc.deadline|apic timer|lapic|high.res| 00:0[0-9]: ' |
+    sed 's/^/KVMBOX-PLATFORM-LOG /'
 # What a test checks for: warnings that a VMM can cause.
 dmesg | grep -iE 'warn|unchecked msr|unknown msr|firmware bug|bad e820|rtc.*fail|keylock|acpi( bios)? (error|warning)|smpboot.*(fail|not respond)' |
     sed 's/^/KVMBOX-GUEST-LOG /'

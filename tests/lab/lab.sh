@@ -57,6 +57,11 @@ build() {
     cp "$k/virt/lib/irqbypass.ko" "$k/arch/x86/kvm/kvm.ko" "$k/arch/x86/kvm/kvm-amd.ko" \
        "$k/drivers/block/loop.ko" "$k/drivers/net/tun.ko" "$r/lib/modules/"
     add_binary "$BUILD/kvmbox" /lab/kvmbox
+    # kvmbox loads libslirp (and glib with it) with dlopen for --net user,
+    # so ldd does not name it: bring it, and what it needs, along.
+    local slirp
+    slirp=$(ldconfig -p | awk '/libslirp\.so\.0 .*x86-64/ { print $NF; exit }')
+    [ -n "$slirp" ] && add_binary "$slirp" "$slirp"
     # The lab's own helper (see kvm-pin.c), built here so that lab.sh needs
     # nothing from the Makefile beyond kvmbox and the test guests.
     mkdir -p "$BUILD/lab-tools"

@@ -138,11 +138,15 @@ done
 # The SMP boots are in the full run only (LAB_FULL=1, make check-lab): with
 # more vCPUs than the lab's two emulated CPUs the lab's own KVM has been
 # seen to lock up (docs/lab.md).
+# Each boot also checks the platform as the guest sees it: its LAPIC timer
+# passed (the TSC-deadline timer, or the check against the PM timer), the
+# i8042's keyboard was found, and the CPU has a model name (the host's
+# brand string, not Linux's "AMD Hammer" fallback).
 for run in $LAB_LINUX_RUNS; do
     mem=\${run%:*} cpus=\${run#*:}
     name="stock Debian kernel boots to init with --memory \$mem --cpus \$cpus, powers off"
     boot_linux --memory \$mem --cpus \$cpus
-    grep KVMBOX-GUEST-READY /tmp/out | sed 's/^/# /'
+    grep -E 'KVMBOX-(GUEST-READY|PLATFORM|INPUT)' /tmp/out | sed 's/^/# /'
     warnings=\$(grep '^KVMBOX-GUEST-LOG' /tmp/out | grep -v -e 'XSAVE consistency problem' \
                 -e 'fpu/xstate.c')
     if [ \$rc -eq 0 ] && grep -q "KVMBOX-GUEST-READY.* cpus=\$cpus .*clocksource=kvm-clock rtc=[0-9]" /tmp/out &&
@@ -152,6 +156,14 @@ for run in $LAB_LINUX_RUNS; do
     else
         echo "not ok - lab: \$name"; echo "#   status \$rc"; echo "\$warnings" | sed 's/^/#   /'
         tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
+    fi
+    name="platform: LAPIC timer kept, i8042 keyboard found, CPU model named (--cpus \$cpus)"
+    if grep -q "^KVMBOX-PLATFORM model='..*' tsc_deadline=[01] lapic_failed=0" /tmp/out &&
+       ! grep -q "^KVMBOX-PLATFORM model='[^']*Hammer" /tmp/out &&
+       grep -q '^KVMBOX-INPUT .*AT Translated Set 2 keyboard' /tmp/out; then
+        echo "ok - lab: \$name"
+    else
+        echo "not ok - lab: \$name"; grep -E '^KVMBOX-(PLATFORM|INPUT)' /tmp/out | sed 's/^/#   /'
     fi
 done
 

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 struct fake_host {
@@ -26,7 +27,16 @@ struct fake_host {
     enum vm_stop_reason stop;
     int stop_status;
     unsigned stops;
+    int console_fd;                  /* where console_write goes; -1: nowhere */
 };
+
+static inline void fake_console_write(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct fake_host *f = ctx;
+    if (f->console_fd >= 0 && write(f->console_fd, buf, len) < 0) {
+        /* a test that does not read its pipe loses output, as the VMM would */
+    }
+}
 
 static inline void fake_set_irq(void *ctx, unsigned line, bool level)
 {
@@ -92,8 +102,10 @@ static inline void fake_host_init(struct fake_host *f, uint64_t ram)
     f->host = (struct dev_host){
         .pio = &f->pio, .mmio = &f->mmio, .mem = &f->mem, .set_irq = fake_set_irq,
         .msi_route = fake_msi_route, .msi_unroute = fake_msi_unroute, .irqfd = fake_irqfd,
-        .ioeventfd = fake_ioeventfd, .request_stop = fake_stop, .ctx = f,
+        .ioeventfd = fake_ioeventfd, .request_stop = fake_stop,
+        .console_write = fake_console_write, .ctx = f,
     };
+    f->console_fd = -1;
 }
 
 static inline void fake_host_destroy(struct fake_host *f)

@@ -158,6 +158,154 @@ static void device_options(void **state)
     assert_non_null(strstr(err, "at most 4"));
 }
 
+/* Each malformed command line is refused with a message naming the
+ * option, the bad value and what is expected. Every line starts with
+ * "--kernel k". */
+static void strict_errors(void **state)
+{
+    (void)state;
+    static const struct { const char *args[6]; const char *msg; } cases[] = {
+        /* --cpus: plain decimal only */
+        { { "--cpus", "2x" }, "--cpus '2x': expected a decimal number from 1 to 255" },
+        { { "--cpus", "0x2" }, "--cpus '0x2': expected a decimal" },
+        { { "--cpus", " 2" }, "--cpus ' 2': expected" },
+        { { "--cpus", "2 " }, "--cpus '2 ': expected" },
+        { { "--cpus", "+2" }, "--cpus '+2': expected" },
+        { { "--cpus", "-1" }, "--cpus '-1': expected" },
+        { { "--cpus", "0" }, "from 1 to 255" },
+        { { "--cpus", "4294967297" }, "--cpus '4294967297'" },
+        { { "--cpus", "99999999999999999999999" }, "from 1 to 255" },
+        { { "--cpus", "" }, "--cpus '': empty value (expected N)" },
+        /* --memory */
+        { { "--memory", "1.5G" }, "--memory '1.5G' is not a size: expected a whole number" },
+        { { "--memory", " 512M" }, "--memory ' 512M' is not a size" },
+        { { "--memory", "0x200" }, "is not a size" },
+        { { "--memory", "-512M" }, "is not a size" },
+        { { "--memory", "" }, "--memory '': empty value (expected SIZE" },
+        { { "--memory", "512M," }, "--memory '512M,': empty item" },
+        { { "--memory", "512M,size=1G" }, "--memory '512M,size=1G': the size is given twice" },
+        { { "--memory", "1G,shared=on,shared=off" }, "shared= given twice" },
+        { { "--memory", "shared=on,512M" }, "unexpected '512M'" },
+        /* MAC: six two-hex-digit groups separated by ':', unicast, not zero */
+        { { "--net", "user,mac=52-54-00-12-34-56" }, "mac=52-54-00-12-34-56: not a MAC address" },
+        { { "--net", "user,mac=52:54:00:12:34:5" }, "not a MAC address (expected six" },
+        { { "--net", "user,mac=52:54:0:12:34:56" }, "not a MAC address" },
+        { { "--net", "user,mac=52:54:00:12:34:5g" }, "not a MAC address" },
+        { { "--net", "user,mac=52:54:00:12:34:+5" }, "not a MAC address" },
+        { { "--net", "user,mac=52:54:00:12:34: 5" }, "not a MAC address" },
+        { { "--net", "user,mac=-2:54:00:12:34:56" }, "not a MAC address" },
+        { { "--net", "user,mac=52:54:00:12:34:56:" }, "not a MAC address" },
+        { { "--net", "user,mac=525400123456" }, "not a MAC address" },
+        { { "--net", "user,mac=0x:54:00:12:34:56" }, "not a MAC address" },
+        { { "--net", "user,mac=01:00:5e:00:00:01" }, "mac=01:00:5e:00:00:01: a multicast address" },
+        { { "--net", "user,mac=ff:ff:ff:ff:ff:ff" }, "multicast" },
+        { { "--net", "user,mac=00:00:00:00:00:00" }, "all-zero" },
+        { { "--net", "user,mac=" }, "mac= has no value" },
+        { { "--net", "user,mac=52:54:00:12:34:56,mac=52:54:00:12:34:57" }, "mac= given twice" },
+        /* KEY=VALUE lists */
+        { { "--net", "user," }, "--net 'user,': empty item" },
+        { { "--net", "user,,restrict=on" }, "empty item" },
+        { { "--net", "user,restrict=on,restrict=off" }, "restrict= given twice" },
+        { { "--net", "tap=t0,tap=t1" }, "tap= given twice" },
+        { { "--net", "user,user" }, "unexpected 'user' (expected KEY=VALUE" },
+        { { "--disk", "path=" }, "--disk 'path=': path= has no value" },
+        { { "--disk", "," }, "empty item" },
+        { { "--disk", "path=x," }, "--disk 'path=x,': empty item" },
+        { { "--disk", "path=x,path=y" }, "path= given twice" },
+        { { "--disk", "x,path=y" }, "the path is given twice" },
+        { { "--disk", "x,y" }, "unexpected 'y'" },
+        { { "--disk", "path=x,readonly" }, "unexpected 'readonly'" },
+        { { "--disk", "path=x,readonly=" }, "readonly= has no value" },
+        { { "--disk", "path=x,serial=" }, "serial= has no value" },
+        { { "--disk", "path=x,=on" }, "'=on' has no key" },
+        { { "--disk", "" }, "--disk '': empty value" },
+        /* plain lists */
+        { { "--initrd", "a,,b" }, "--initrd 'a,,b': empty file name" },
+        { { "--initrd", "a," }, "empty file name" },
+        { { "--initrd", "," }, "empty file name" },
+        { { "--initrd", "" }, "--initrd '': empty value" },
+        { { "--cpu-filter", "avx," }, "--cpu-filter 'avx,': empty feature name" },
+        { { "--cpu-filter", "" }, "--cpu-filter '': empty value" },
+        { { "--console", "" }, "--console '': empty value (expected serial or virtio)" },
+        /* the command line's own shape */
+        { { "--mem", "1G" }, "unknown option '--mem' (options are not abbreviated: did you mean --memory?)" },
+        { { "--verb" }, "did you mean --verbose?" },
+        { { "--c", "1" }, "unknown option '--c'" },
+        { { "-vx" }, "unknown option '-x'" },
+        { { "--debug-exit=1" }, "option '--debug-exit' takes no value" },
+        { { "--memory", "--cpus", "2" }, "--memory needs a value (SIZE or size=SIZE[,...]), but the next argument is the option '--cpus'" },
+        { { "--cpus" }, "option '--cpus' needs a value" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[10] = { "run", "--kernel", "k" };
+        int argc = 3;
+        for (int j = 0; j < 6 && cases[i].args[j]; j++)
+            argv[argc++] = (char *)cases[i].args[j];
+        struct vm_config c;
+        char err[256] = "";
+        static char buf[4096];
+        if (options_parse_run(argc, argv, &c, buf, sizeof buf, err, sizeof err) != OPTIONS_ERROR)
+            fail_msg("case %zu (%s %s) was accepted", i, cases[i].args[0],
+                     cases[i].args[1] ? cases[i].args[1] : "");
+        if (!strstr(err, cases[i].msg))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].msg);
+    }
+}
+
+/* Single-valued options given twice are refused, naming both values;
+ * --disk and --net add a device each; flags may repeat. */
+static void duplicates(void **state)
+{
+    (void)state;
+    struct vm_config c;
+    char err[256];
+    static const char *const once[][2] = {
+        { "--memory", "1G" }, { "--cpus", "2" }, { "--cmdline", "x" }, { "--initrd", "a" },
+        { "--console", "virtio" }, { "--cpu-filter", "avx" },
+    };
+    for (size_t i = 0; i < sizeof once / sizeof once[0]; i++) {
+        assert_int_equal(parse(&c, err, "--kernel", "k", once[i][0], once[i][1], once[i][0],
+                               once[i][1], NULL), OPTIONS_ERROR);
+        char want[64];
+        snprintf(want, sizeof want, "%s given twice ('%s', then '%s')", once[i][0], once[i][1],
+                 once[i][1]);
+        if (!strstr(err, want))
+            fail_msg("'%s' lacks '%s'", err, want);
+    }
+    assert_int_equal(parse(&c, err, "--kernel", "a", "--kernel=b", NULL), OPTIONS_ERROR);
+    assert_non_null(strstr(err, "--kernel given twice ('a', then 'b'): give it once"));
+    assert_int_equal(parse(&c, err, "--kernel", "k", "--disk", "a", "--disk", "b", "--net", "user",
+                           "--net", "user", "--debug-exit", "--debug-exit", "--rng", "--rng",
+                           "-v", "--verbose", "--testdev", "--testdev", NULL), OPTIONS_RUN);
+    assert_int_equal(c.ndisks, 2);
+    assert_int_equal(c.nnets, 2);
+    assert_true(c.debug_exit && c.rng && c.verbose && c.testdev);
+}
+
+/* What strictness still lets through. */
+static void accepted_edges(void **state)
+{
+    (void)state;
+    struct vm_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, "--kernel", "k", NULL), OPTIONS_RUN);
+    assert_false(c.testdev);
+    assert_int_equal(parse(&c, err, "--kernel", "k", "--cpus", "02", "--cmdline", "",
+                           "--net", "user,mac=02:AB:cd:00:00:01,hostfwd=tcp::1-:2,hostfwd=tcp::3-:4",
+                           "--memory", "512MiB", "--", NULL), OPTIONS_RUN);
+    assert_int_equal(c.cpus, 2);
+    assert_string_equal(c.cmdline, "");
+    assert_int_equal(c.nets[0].mac[0], 0x02);
+    assert_int_equal(c.nets[0].mac[1], 0xab);
+    assert_int_equal(c.nets[0].mac[2], 0xcd);
+    assert_int_equal(c.nets[0].mac[5], 0x01);
+    assert_int_equal(c.nets[0].nfwd, 2);
+    assert_int_equal(c.mem_size, 512ULL << 20);
+    /* An option's value may start with "--" if it names no option. */
+    assert_int_equal(parse(&c, err, "--kernel", "--not-an-option", NULL), OPTIONS_RUN);
+    assert_string_equal(c.kernel, "--not-an-option");
+}
+
 static int feature_index(const char *name)
 {
     for (unsigned i = 0; cpu_feature_name(i); i++)
@@ -250,6 +398,9 @@ int main(void)
         cmocka_unit_test(defaults_and_values),
         cmocka_unit_test(errors),
         cmocka_unit_test(device_options),
+        cmocka_unit_test(strict_errors),
+        cmocka_unit_test(duplicates),
+        cmocka_unit_test(accepted_edges),
         cmocka_unit_test(cpu_filter_dependencies),
         cmocka_unit_test(cpuid_filter_applies),
         cmocka_unit_test(cpuid_timing_leaf),

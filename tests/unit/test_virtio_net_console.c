@@ -194,8 +194,8 @@ static void console_io(void **state)
     fake_host_init(&r->f, 32 * MB);
     r->h = pci_host_create(&r->f.host, &test_layout, &r->hostdev);
     assert_int_equal(pipe2(console_pipe, O_NONBLOCK | O_CLOEXEC), 0);
-    struct virtio_console *con = virtio_console_create(r->h, console_pipe[1], on_rx_space, NULL,
-                                                       &r->dev);
+    r->f.console_fd = console_pipe[1];
+    struct virtio_console *con = virtio_console_create(r->h, on_rx_space, NULL, &r->dev);
     assert_non_null(con);
     assert_int_equal(cf8_read(&r->f, SLOT, 0), 0x10431af4);   /* modern virtio-console */
     /* Before the driver is up, input waits. */

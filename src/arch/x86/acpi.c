@@ -58,6 +58,7 @@ _Static_assert(offsetof(struct fadt, x_dsdt) == 140, "FADT layout");
 #define FADT_WBINVD (1u << 0)
 #define FADT_PWR_BUTTON (1u << 4)   /* no fixed-feature power button */
 #define FADT_SLP_BUTTON (1u << 5)
+#define FADT_TMR_VAL_EXT (1u << 8)  /* the PM timer has 32 bits, not 24 */
 #define FADT_RESET_REG_SUP (1u << 10)
 #define IAPC_LEGACY_DEVICES (1u << 0)
 #define IAPC_8042 (1u << 1)
@@ -117,9 +118,12 @@ static void seal(struct acpi_header *h)
     h->checksum = (uint8_t)(0 - acpi_checksum(h, h->length));
 }
 
+/* A port I/O register of 1, 2 or 4 bytes. The access size is encoded
+ * (1 byte, 2 word, 3 dword), not a count of bytes. */
 static struct gas io_gas(uint16_t port, uint8_t bytes)
 {
-    return (struct gas){ 1, (uint8_t)(bytes * 8), 0, bytes, port };
+    uint8_t access = bytes == 4 ? 3 : bytes;
+    return (struct gas){ 1, (uint8_t)(bytes * 8), 0, access, port };
 }
 
 uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layout *pci)
@@ -170,8 +174,13 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layou
     seal(dsdt);
 
     /* A legacy (not hardware-reduced) FADT: SMI_CMD 0 means ACPI is always
-     * enabled; PM1a event and control blocks and a reset register in port
-     * I/O; no PM timer (kvmclock and the TSC serve better); an i8042. */
+     * enabled; PM1a event and control blocks, a reset register and a PM
+     * timer in port I/O; an i8042. kvmclock and the TSC serve better as
+     * clocks, but Linux checks its LAPIC timer's calibration against the
+     * PM timer and falls back to PIT ticks without one, which a loaded or
+     * nested host fails ("APIC timer disabled due to verification
+     * failure"). No HPET: with the PM timer and the TSC-deadline timer
+     * nothing needs it. */
     struct fadt *f = guest_mem_ptr(gm, fadt_at, sizeof *f);
     header(&f->h, "FACP", sizeof *f, 6);
     f->firmware_ctrl = (uint32_t)facs_at;
@@ -181,11 +190,13 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layou
     f->pm1a_cnt = ACPI_PM1A_CNT;
     f->pm1_evt_len = 4;
     f->pm1_cnt_len = 2;
+    f->pm_tmr = ACPI_PM_TMR;
+    f->pm_tmr_len = 4;
     f->p_lvl2_lat = 101;    /* > 100: no C2 */
     f->p_lvl3_lat = 1001;   /* > 1000: no C3 */
     f->century = 0x32;
     f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042;
-    f->flags = FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
+    f->flags = FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP;
     f->reset_reg = io_gas(ACPI_RESET_PORT, 1);
     f->reset_value = ACPI_RESET_VALUE;
     f->minor_version = 3;
@@ -193,6 +204,7 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layou
     f->x_dsdt = dsdt_at;
     f->x_pm1a_evt = io_gas(ACPI_PM1A_EVT, 4);
     f->x_pm1a_cnt = io_gas(ACPI_PM1A_CNT, 2);
+    f->x_pm_tmr = io_gas(ACPI_PM_TMR, 4);
     memcpy(&f->hypervisor_id, "KVMBOX\0\0", 8);
     seal(&f->h);
 

@@ -1,7 +1,8 @@
 /* ACPI tables for the guest (RSDP, RSDT, XSDT, FADT, FACS, DSDT, MADT),
  * built in the reserved BIOS area where Linux also finds them by the legacy
- * scan. The FADT describes a legacy PM1a block in port I/O (devices/acpi_pm)
- * so that guests power off and reset through ACPI. */
+ * scan. The FADT describes a legacy PM1a block and the PM timer in port
+ * I/O (devices/acpi_pm) so that guests power off and reset through ACPI
+ * and have a fixed-rate clock to check their LAPIC timer against. */
 #ifndef KVMBOX_ARCH_X86_ACPI_H
 #define KVMBOX_ARCH_X86_ACPI_H
 
@@ -12,10 +13,11 @@ struct pci_layout;
 
 #define ACPI_RSDP_ADDR 0xe0000ULL      /* 16-byte aligned, inside the BIOS scan range */
 #define ACPI_TABLES_END 0xf0000ULL
-#define ACPI_PM_BASE 0x600             /* PM1a_EVT (4), PM1a_CNT (2), reset (1) */
+#define ACPI_PM_BASE 0x600             /* PM1a_EVT (4), PM1a_CNT (2), reset (1), PM_TMR (4) */
 #define ACPI_PM1A_EVT (ACPI_PM_BASE + 0)
 #define ACPI_PM1A_CNT (ACPI_PM_BASE + 4)
 #define ACPI_RESET_PORT (ACPI_PM_BASE + 6)
+#define ACPI_PM_TMR (ACPI_PM_BASE + 8)  /* where QEMU has it too (0x608) */
 #define ACPI_RESET_VALUE 0x01
 #define ACPI_SCI_IRQ 9
 #define ACPI_S5_SLP_TYP 5              /* what the DSDT's \_S5 package says */

@@ -12,12 +12,44 @@
 
 #define DEFAULT_INITRD_ADDR_MAX 0x37ffffffu  /* protocol < 2.03's implied limit */
 
+/* The setup header comes from the image, but some of its fields are the
+ * boot loader's to write (boot.rst marks them "write" or "modify"): an
+ * image that carries values there must not have them reach the kernel as
+ * if kvmbox had set them (a stale ramdisk_image would name an initrd that
+ * is not there; setup_data would send the kernel walking a list in
+ * whatever memory it points at). */
+static void set_loader_fields(struct setup_header *h, uint64_t cmdline_at, uint64_t rd_addr,
+                              uint64_t rd_size)
+{
+    h->vid_mode = 0xffff;  /* "normal" */
+    h->type_of_loader = 0xff;
+    h->ext_loader_ver = 0;
+    h->ext_loader_type = 0;
+    /* Keep the image's own bits (LOADED_HIGH, the kernel-internal KASLR
+     * flag); ours to say: quiet, keep-segments, heap (no heap_end_ptr). */
+    h->loadflags = (uint8_t)((h->loadflags & ~(LOADFLAG_QUIET | LOADFLAG_KEEP_SEGMENTS |
+                                               LOADFLAG_CAN_USE_HEAP)) | LOADFLAG_LOADED_HIGH);
+    h->setup_move_size = 0;
+    h->heap_end_ptr = 0;
+    h->code32_start = (uint32_t)LAYOUT_HIGH_START;
+    h->ramdisk_image = (uint32_t)rd_addr;
+    h->ramdisk_size = (uint32_t)rd_size;
+    h->cmd_line_ptr = (uint32_t)cmdline_at;
+    h->hardware_subarch = 0;  /* X86_SUBARCH_PC */
+    h->hardware_subarch_data = 0;
+    h->setup_data = 0;
+}
+
 int bzimage_load(struct guest_mem *gm, const struct boot_input *in, struct boot_entry *out,
                  char *err, size_t errlen)
 {
     const uint8_t *img = in->kernel->data;
     size_t size = in->kernel->size;
     struct setup_header h;
+    if (size < SETUP_HEADER_OFFSET + sizeof h) {
+        snprintf(err, errlen, "'%s' is too short for a Linux bzImage", in->kernel->path);
+        return -1;
+    }
     memcpy(&h, img + SETUP_HEADER_OFFSET, sizeof h);
 
     if (h.version < 0x0206) {
@@ -34,6 +66,9 @@ int bzimage_load(struct guest_mem *gm, const struct boot_input *in, struct boot_
         snprintf(err, errlen, "a Linux kernel takes one --initrd, not %u", in->ninitrds);
         return -1;
     }
+    uint64_t cmdline_max = h.cmdline_size ? (uint64_t)h.cmdline_size + 1 : 256;
+    if (boot_check_cmdline(in->cmdline, cmdline_max, err, errlen) < 0)
+        return -1;
     uint64_t setup_size = (uint64_t)(h.setup_sects ? h.setup_sects : 4) * 512 + 512;
     if (setup_size >= size) {
         snprintf(err, errlen, "'%s' is truncated: no protected-mode kernel after the setup code",
@@ -49,9 +84,37 @@ int bzimage_load(struct guest_mem *gm, const struct boot_input *in, struct boot_
         return -1;
     }
     guest_mem_write(gm, LAYOUT_HIGH_START, img + setup_size, payload);
+    struct boot_ranges used = { .n = 0 };
+    boot_ranges_add(&used, LAYOUT_HIGH_START, need);
 
-    struct boot_params *bp = guest_mem_ptr(gm, LAYOUT_BOOT_INFO, sizeof *bp);
-    memset(bp, 0, sizeof *bp);
+    /* An empty initrd is no initrd: Linux ignores a zero ramdisk_size. */
+    const struct input_file *rd = in->ninitrds == 1 && in->initrds[0].size ? &in->initrds[0]
+                                                                           : NULL;
+    uint64_t rd_addr = 0;
+    if (rd) {
+        uint64_t limit = (uint64_t)(h.initrd_addr_max ? h.initrd_addr_max
+                                                      : DEFAULT_INITRD_ADDR_MAX) + 1;
+        if (boot_place_high(gm, rd->size, kernel_end, limit, &rd_addr) < 0) {
+            snprintf(err, errlen, "memory too small for the initrd '%s' (%zu bytes) "
+                     "above the kernel and below 0x%llx", rd->path, rd->size,
+                     (unsigned long long)limit);
+            return -1;
+        }
+        boot_ranges_add(&used, rd_addr, rd->size);
+    }
+
+    struct boot_data bd;
+    uint64_t cmdline_at;
+    if (boot_data_place(&bd, gm, &used, boot_data_size(sizeof(struct boot_params)) +
+                        boot_data_size(strlen(in->cmdline) + 1), err, errlen) < 0)
+        return -1;
+    uint64_t bp_at = boot_data_take(&bd, sizeof(struct boot_params));
+    if (boot_put_cmdline(gm, &bd, in->cmdline, cmdline_max, &cmdline_at, err, errlen) < 0)
+        return -1;
+    if (rd && boot_copy_file(gm, rd_addr, rd, err, errlen) < 0)
+        return -1;
+
+    struct boot_params *bp = guest_mem_ptr(gm, bp_at, sizeof *bp);  /* zeroed */
     /* The header runs from 0x1f1 to 0x202 + the byte at 0x201; copy what
      * the image declares, no more than we know. */
     size_t hdr_end = 0x202 + img[0x201];
@@ -59,33 +122,8 @@ int bzimage_load(struct guest_mem *gm, const struct boot_input *in, struct boot_
     if (hdr_len > sizeof bp->hdr)
         hdr_len = sizeof bp->hdr;
     memcpy(&bp->hdr, img + SETUP_HEADER_OFFSET, hdr_len);
-
+    set_loader_fields(&bp->hdr, cmdline_at, rd_addr, rd ? rd->size : 0);
     bp->acpi_rsdp_addr = in->acpi_rsdp;  /* also found by the BIOS-area scan */
-    bp->hdr.type_of_loader = 0xff;
-    bp->hdr.loadflags |= LOADFLAG_LOADED_HIGH;
-    bp->hdr.vid_mode = 0xffff;  /* "normal" */
-    bp->hdr.code32_start = (uint32_t)LAYOUT_HIGH_START;
-    bp->hdr.cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE;
-    bp->ext_cmd_line_ptr = 0;
-    if (boot_put_cmdline(gm, in->cmdline, h.cmdline_size ? (uint64_t)h.cmdline_size + 1 : 256,
-                         err, errlen) < 0)
-        return -1;
-
-    if (in->ninitrds == 1) {
-        const struct mapped_file *rd = &in->initrds[0];
-        uint64_t limit = (uint64_t)(h.initrd_addr_max ? h.initrd_addr_max
-                                                      : DEFAULT_INITRD_ADDR_MAX) + 1;
-        uint64_t addr;
-        if (boot_place_high(gm, rd->size, kernel_end, limit, &addr) < 0) {
-            snprintf(err, errlen, "memory too small for the initrd '%s' (%zu bytes) "
-                     "above the kernel and below 0x%llx", rd->path, rd->size,
-                     (unsigned long long)limit);
-            return -1;
-        }
-        guest_mem_write(gm, addr, rd->data, rd->size);
-        bp->hdr.ramdisk_image = (uint32_t)addr;
-        bp->hdr.ramdisk_size = (uint32_t)rd->size;
-    }
 
     struct e820_entry map[E820_MAX];
     unsigned n = e820_build(gm->ram_size, map);
@@ -94,6 +132,6 @@ int bzimage_load(struct guest_mem *gm, const struct boot_input *in, struct boot_
 
     out->mode = ENTRY_LONG64;
     out->rip = LAYOUT_HIGH_START + LINUX_64BIT_ENTRY_OFFSET;
-    out->rsi = LAYOUT_BOOT_INFO;
+    out->rsi = bp_at;
     return 0;
 }

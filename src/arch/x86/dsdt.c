@@ -1,9 +1,15 @@
 #include "arch/x86/dsdt.h"
 
+#include "devices/i8042.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+
 #include <string.h>
 
-/* Large resource descriptors (ACPI 6.x, 6.4.3). */
+/* Resource descriptors (ACPI 6.x, 6.4): small ones first. */
+#define RES_IRQ 0x22                 /* small: IRQ mask, no flags (edge, active high) */
 #define RES_IO 0x47                  /* small: I/O port, 8 bytes */
+#define RES_IO_DECODE16 0x01
 #define RES_DWORD_MEM 0x87
 #define RES_WORD_ADDR 0x88
 #define RES_QWORD_MEM 0x8a
@@ -77,6 +83,57 @@ static void pci_prt(struct aml *a)
     aml_close(a);
 }
 
+/* IO(Decode16, port, port, 1, len): a fixed range of ports. */
+static void res_io(struct aml *a, uint16_t port, uint8_t len)
+{
+    const uint8_t d[] = { RES_IO, RES_IO_DECODE16, (uint8_t)port, (uint8_t)(port >> 8),
+                          (uint8_t)port, (uint8_t)(port >> 8), 0x01, len };
+    aml_bytes(a, d, sizeof d);
+}
+
+/* IRQNoFlags() {irq}: an ISA interrupt, edge-triggered, active high. */
+static void res_irq(struct aml *a, unsigned irq)
+{
+    const uint8_t d[] = { RES_IRQ, (uint8_t)(1u << irq), (uint8_t)((1u << irq) >> 8) };
+    aml_bytes(a, d, sizeof d);
+}
+
+/* Opens Device(name) with _HID (and _UID when uid > 0) and its _CRS: up
+ * to two port ranges (len 0: none) and one IRQ. */
+static void isa_device(struct aml *a, const char *name, const char *hid, unsigned uid,
+                       uint16_t port0, uint8_t len0, uint16_t port1, uint8_t len1, unsigned irq)
+{
+    aml_device(a, name);
+    aml_name_decl(a, "_HID");
+    aml_eisaid(a, hid);
+    if (uid) {
+        aml_name_decl(a, "_UID");
+        aml_int(a, uid);
+    }
+    aml_name_decl(a, "_CRS");
+    aml_buffer(a);
+    if (len0)
+        res_io(a, port0, len0);
+    if (len1)
+        res_io(a, port1, len1);
+    res_irq(a, irq);
+    aml_byte(a, RES_END);
+    aml_byte(a, 0);
+    aml_close(a);                    /* the buffer */
+    aml_close(a);                    /* the device */
+}
+
+/* The legacy devices, as QEMU's DSDT lists them: with them Linux binds
+ * its i8042, serial and RTC drivers through PNP and need not probe for
+ * them (no PS/2 controller in the DSDT costs a probe of the ports). */
+static void isa_devices(struct aml *a)
+{
+    isa_device(a, "KBD_", "PNP0303", 0, 0x60, 1, 0x64, 1, I8042_KBD_IRQ);
+    isa_device(a, "MOU_", "PNP0F13", 0, 0, 0, 0, 0, I8042_AUX_IRQ);
+    isa_device(a, "COM1", "PNP0501", 1, SERIAL_COM1_BASE, 8, 0, 0, SERIAL_COM1_IRQ);
+    isa_device(a, "RTC_", "PNP0B00", 0, RTC_BASE, 2, 0, 0, RTC_IRQ);
+}
+
 void dsdt_build(struct aml *a, uint8_t s5_slp_typ, const struct pci_layout *pci)
 {
     aml_name_decl(a, "_S5_");
@@ -86,9 +143,12 @@ void dsdt_build(struct aml *a, uint8_t s5_slp_typ, const struct pci_layout *pci)
     aml_int(a, 0);
     aml_int(a, 0);
     aml_close(a);
-    if (!pci)
-        return;
     aml_scope(a, "\\_SB_");
+    isa_devices(a);
+    if (!pci) {
+        aml_close(a);
+        return;
+    }
     aml_device(a, "PCI0");
     aml_name_decl(a, "_HID");
     aml_eisaid(a, "PNP0A08");        /* PCI Express root bridge: ECAM */

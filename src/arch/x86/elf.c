@@ -1,5 +1,6 @@
 #include "arch/x86/elf.h"
 
+#include "arch/x86/boot.h"
 #include "vmm/guest_mem.h"
 
 #include <elf.h>
@@ -76,7 +77,7 @@ static bool in_file(const struct elf_image *img, uint64_t off, uint64_t len)
     return off <= img->size && len <= img->size - off;
 }
 
-int elf_load(const struct elf_image *img, struct guest_mem *gm, uint64_t min_addr,
+int elf_load(const struct elf_image *img, struct guest_mem *gm, struct boot_ranges *used,
              uint64_t *lo, uint64_t *hi, char *err, size_t errlen)
 {
     *lo = UINT64_MAX;
@@ -90,20 +91,15 @@ int elf_load(const struct elf_image *img, struct guest_mem *gm, uint64_t min_add
             snprintf(err, errlen, "ELF segment %u lies outside the file", i);
             return -1;
         }
-        if (s.paddr < min_addr) {
-            snprintf(err, errlen, "ELF segment %u loads at 0x%llx, below 0x%llx", i,
-                     (unsigned long long)s.paddr, (unsigned long long)min_addr);
+        /* The message names the segment by its addresses: formatting its
+         * number up front would run printf on every boot, and printf's
+         * pages would stay resident in every VMM for nothing. */
+        if (boot_check_load(gm, s.paddr, s.memsz, "an ELF segment", err, errlen) < 0)
             return -1;
-        }
         uint8_t *dst = guest_mem_ptr(gm, s.paddr, s.memsz);
-        if (!dst) {
-            snprintf(err, errlen,
-                     "memory too small for the kernel: ELF segment %u needs 0x%llx-0x%llx",
-                     i, (unsigned long long)s.paddr, (unsigned long long)(s.paddr + s.memsz));
-            return -1;
-        }
         memcpy(dst, img->data + s.offset, s.filesz);
         memset(dst + s.filesz, 0, s.memsz - s.filesz);
+        boot_ranges_add(used, s.paddr, s.memsz);
         if (s.paddr < *lo)
             *lo = s.paddr;
         if (s.paddr + s.memsz > *hi)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct boot_ranges;
 
 struct elf_image {
     const uint8_t *data;
@@ -28,10 +29,10 @@ struct elf_segment {
 bool elf_is_elf(const uint8_t *data, size_t size);
 int elf_parse(struct elf_image *img, const uint8_t *data, size_t size, char *err, size_t errlen);
 void elf_segment(const struct elf_image *img, unsigned i, struct elf_segment *out);
-/* Copies every PT_LOAD to its physical address (which must be at or above
- * min_addr and inside RAM), zeroes the BSS part, and reports the lowest
- * start and highest end. */
-int elf_load(const struct elf_image *img, struct guest_mem *gm, uint64_t min_addr,
+/* Copies every PT_LOAD to its physical address (inside RAM and clear of
+ * the reserved area below 1 MiB: boot_check_load), zeroes the BSS part,
+ * adds each to `used`, and reports the lowest start and highest end. */
+int elf_load(const struct elf_image *img, struct guest_mem *gm, struct boot_ranges *used,
              uint64_t *lo, uint64_t *hi, char *err, size_t errlen);
 /* Finds a note by owner name and type in PT_NOTE segments. */
 bool elf_find_note(const struct elf_image *img, const char *owner, uint32_t type,

@@ -3,18 +3,22 @@
 #ifndef KVMBOX_ARCH_X86_LAYOUT_H
 #define KVMBOX_ARCH_X86_LAYOUT_H
 
-/* Low memory, below 1 MiB. */
-#define LAYOUT_GDT            0x0500ULL   /* boot GDT (see cpu_mode.c) */
+/* Low memory, below 1 MiB. Only the long-mode page tables have a fixed
+ * place in RAM the guest may use (bzImages load at 1 MiB, so nothing
+ * needs it); kvmbox's boot GDT and stack live in the reserved EBDA page,
+ * which no image may load over; the rest of the boot data (boot_params,
+ * hvm_start_info or multiboot info, memory map, module list, command line)
+ * goes in the lowest free RAM from LAYOUT_BOOT_DATA that no segment,
+ * initrd or module occupies (boot.c: boot_data_place), so that a
+ * multiboot image may load low, as kvm-unit-tests' realmode does. */
 #define LAYOUT_PML4           0x1000ULL   /* identity page tables: PML4, */
 #define LAYOUT_PDPT           0x2000ULL   /* one PDPT, */
 #define LAYOUT_PD             0x3000ULL   /* four PDs of 2 MiB pages = 4 GiB */
-#define LAYOUT_BOOT_INFO      0x7000ULL   /* boot_params / hvm_start_info / multiboot info */
-#define LAYOUT_BOOT_STACK_TOP 0x8ff0ULL
-#define LAYOUT_BOOT_TABLES    0x9000ULL   /* memory maps, module lists */
-#define LAYOUT_BOOT_TABLES_END 0x20000ULL
-#define LAYOUT_CMDLINE        0x20000ULL  /* kernel command line */
+#define LAYOUT_BOOT_DATA      0x7000ULL   /* boot data from here, where free */
 #define LAYOUT_CMDLINE_MAX    0x10000ULL
 #define LAYOUT_EBDA_START     0x9fc00ULL  /* reserved from here to 1 MiB */
+#define LAYOUT_GDT            0x9fc00ULL  /* boot GDT (see cpu_mode.c), 40 bytes */
+#define LAYOUT_BOOT_STACK_TOP 0x9fff0ULL  /* down to the GDT: no protocol promises more */
 #define LAYOUT_HIGH_START     0x100000ULL /* kernels load here */
 
 /* The 32-bit MMIO hole: PCI BARs, IOAPIC, LAPIC. RAM skips it and continues

@@ -3,6 +3,7 @@
 #include "migration/state.h"
 #include "util/log.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -45,13 +46,20 @@ int msix_connect(struct pci_msix *m)
 {
     m->host = pci_dev_host(m->dev);
     for (unsigned v = 0; v < m->nvec; v++) {
+        char cause[160];
         m->efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        m->gsi[v] = m->host->msi_route ? m->host->msi_route(m->host->ctx, -1, 0, 0) : -1;
-        if (m->efd[v] < 0 || m->gsi[v] < 0 ||
-            m->host->irqfd(m->host->ctx, m->efd[v], (unsigned)m->gsi[v], true) < 0) {
-            log_error("pci %02x: cannot set up MSI-X vector %u", m->dev->slot, v);
+        if (m->efd[v] < 0) {
+            log_error("pci %02x: MSI-X vector %u: eventfd: %s", m->dev->slot, v,
+                      log_cause(errno, cause, sizeof cause));
             return -1;
         }
+        m->gsi[v] = m->host->msi_route ? m->host->msi_route(m->host->ctx, -1, 0, 0) : -1;
+        if (m->gsi[v] < 0) {
+            log_error("pci %02x: MSI-X vector %u: no interrupt route left", m->dev->slot, v);
+            return -1;
+        }
+        if (m->host->irqfd(m->host->ctx, m->efd[v], (unsigned)m->gsi[v], true) < 0)
+            return -1;               /* the host said why */
     }
     return 0;
 }
@@ -66,9 +74,17 @@ void msix_destroy(struct pci_msix *m)
     pthread_mutex_destroy(&m->lock);
 }
 
+/* The message control word as the guest last wrote it. Device threads
+ * read it to deliver interrupts without the PCI host's lock, so it is a
+ * copy, kept atomic, not a read of configuration space. */
 static uint16_t control(const struct pci_msix *m)
 {
-    return pci_cfg_get16(m->dev, m->cap + 2);
+    return __atomic_load_n(&m->ctrl, __ATOMIC_SEQ_CST);
+}
+
+static void refresh_control(struct pci_msix *m)
+{
+    __atomic_store_n(&m->ctrl, pci_cfg_get16(m->dev, m->cap + 2), __ATOMIC_SEQ_CST);
 }
 
 bool msix_enabled(const struct pci_msix *m)
@@ -107,6 +123,7 @@ void msix_config_written(struct pci_msix *m, unsigned offset, unsigned len)
     if (offset >= m->cap + 4 || offset + len <= m->cap + 2)
         return;                      /* not the message control word */
     pthread_mutex_lock(&m->lock);
+    refresh_control(m);
     for (unsigned v = 0; v < m->nvec; v++)
         if (!vector_masked(m, v))
             activate(m, v);
@@ -183,6 +200,7 @@ int msix_load(struct pci_msix *m, struct state_reader *r)
         for (unsigned reg = 0; reg < 4; reg++)
             m->table[v][reg] = state_get_u32(r);
     m->pba = state_get_u64(r);
+    refresh_control(m);              /* configuration space is loaded first */
     for (unsigned v = 0; v < m->nvec; v++)
         if (!vector_masked(m, v))
             activate(m, v);

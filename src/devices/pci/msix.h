@@ -21,7 +21,12 @@ struct pci_msix {
     struct pci_dev *dev;
     const struct dev_host *host;
     unsigned cap, nvec;
+    /* A leaf lock (nothing but the host's msi_route/irqfd calls and an
+     * eventfd write are made under it): the table, the PBA and delivery.
+     * Taken by vCPUs (table writes, under nothing or the PCI host's lock)
+     * and by device threads and the main loop (msix_notify). */
     pthread_mutex_t lock;
+    uint16_t ctrl;                   /* atomic copy of the message control word */
     uint32_t table[MSIX_MAX_VECTORS][4];   /* addr lo, addr hi, data, control */
     uint64_t pba;
     int gsi[MSIX_MAX_VECTORS];

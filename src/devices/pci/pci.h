@@ -59,13 +59,17 @@ struct pci_bar {
     bool mapped;
 };
 
+/* The hooks run on the vCPU thread doing the access, with the host's
+ * configuration lock held: they may take their device's own locks and
+ * stop their device's threads, but must never take the host's lock again
+ * (pci_config_read/write) and never wait for a vCPU. Interrupt delivery
+ * (pci_dev_set_intx, MSI-X) takes only leaf locks, so it is allowed. */
 struct pci_dev_ops {
     /* Before a configuration read of [offset, offset + len): a chance to
-     * refresh those bytes (the virtio PCI configuration window). Called
-     * with the host's config lock. */
+     * refresh those bytes (the virtio PCI configuration window). */
     void (*config_read)(struct pci_dev *d, unsigned offset, unsigned len);
     /* After a configuration write the generic code has applied (for
-     * capabilities such as MSI-X). Called with the host's config lock. */
+     * capabilities such as MSI-X). */
     void (*config_written)(struct pci_dev *d, unsigned offset, unsigned len);
     /* A BAR was mapped at `addr`, or unmapped (for ioeventfds). */
     void (*bar_moved)(struct pci_dev *d, unsigned bar, uint64_t addr, bool mapped);
@@ -79,7 +83,8 @@ struct pci_dev {
     struct pci_host *host;
     unsigned slot;
     unsigned intx_gsi;
-    bool intx_level;
+    bool intx_level;                 /* under the host's intx_lock */
+    bool intx_disabled;              /* COMMAND.INTX_DISABLE, mirrored under intx_lock */
     uint8_t next_cap;                /* where the next capability goes */
 };
 
@@ -110,8 +115,15 @@ unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, unsign
  * enables decoding, as firmware would. Returns the slot, or -1. */
 int pci_host_add(struct pci_host *h, struct pci_dev *d);
 
-/* Drives the device's INTx line (ignored while the guest disables INTx). */
+/* Drives the device's INTx line (ignored while the guest disables INTx).
+ * Takes only the host's leaf INTx lock: callable from any thread, with
+ * any device lock held. */
 void pci_dev_set_intx(struct pci_dev *d, bool level);
+/* Drives the INTx line to (*pending != 0), reading *pending (an atomic
+ * byte, e.g. virtio's ISR) under the INTx lock: a thread that sets a bit
+ * and one that clears it, each calling this afterwards, leave the line
+ * matching the bits, whatever order they ran in. */
+void pci_dev_follow_intx(struct pci_dev *d, const uint8_t *pending);
 /* The host a device was added to. */
 const struct dev_host *pci_dev_host(const struct pci_dev *d);
 

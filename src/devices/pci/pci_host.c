@@ -22,11 +22,24 @@
 #define HOST_BRIDGE_DEVICE 0x0008
 #define CLASS_HOST_BRIDGE 0x060000
 
+/* Locking (see docs/architecture.md, "Locks"):
+ * - `lock` protects every function's configuration space, the slot table
+ *   and BAR placement. Configuration accesses hold it while they call the
+ *   device's config_read/config_written hooks, so those hooks may take
+ *   the device's own locks (a virtio transport's, and under it its
+ *   device's), and may stop a device thread. It is never taken by device
+ *   threads, by interrupt delivery or by the main loop.
+ * - `intx_lock` is a leaf: it protects the INTx state (each function's
+ *   intx_level and intx_disabled, and the GSI levels handed to the host).
+ *   Anything may raise or lower a line with any other lock held, so
+ *   nothing is called with it held except the host's set_irq.
+ * Order: lock -> (device locks) -> intx_lock. */
 struct pci_host {
     struct dev_host host;
     struct pci_layout layout;
     pthread_mutex_t lock;            /* configuration space and BAR moves */
-    uint32_t config_address;         /* the 0xCF8 latch */
+    pthread_mutex_t intx_lock;       /* INTx levels; a leaf */
+    uint32_t config_address;         /* the 0xCF8 latch; written under lock */
     struct pci_dev *devs[PCI_SLOTS];
     struct pci_dev bridge;
     uint64_t next_mmio32, next_mmio64, next_io;
@@ -147,35 +160,58 @@ static void remap_bars(struct pci_dev *d)
     }
 }
 
-/* The level of a shared INTx GSI is the OR of its devices' lines. */
-static void update_intx(struct pci_host *h, unsigned gsi)
+/* The level of a shared INTx GSI is the OR of its devices' lines. Called
+ * with intx_lock held; intx_gsi and the interrupt pin are fixed once the
+ * device is on the bus, so the slot table is safe to walk here. */
+static void update_intx_locked(struct pci_host *h, unsigned gsi)
 {
     bool level = false;
     for (unsigned s = 0; s < PCI_SLOTS; s++) {
         struct pci_dev *d = h->devs[s];
-        if (d && d->intx_gsi == gsi && d->cfg[PCI_INT_PIN] &&
-            (pci_cfg_get16(d, PCI_STATUS) & PCI_STATUS_INTERRUPT) &&
-            !(pci_cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE))
+        if (d && d->intx_gsi == gsi && d->cfg[PCI_INT_PIN] && d->intx_level && !d->intx_disabled)
             level = true;
     }
     if (h->host.set_irq)
         h->host.set_irq(h->host.ctx, gsi, level);
 }
 
-static void set_intx_locked(struct pci_dev *d, bool level)
+static void update_intx(struct pci_host *h, unsigned gsi)
 {
-    d->intx_level = level;
-    uint16_t st = pci_cfg_get16(d, PCI_STATUS);
-    pci_cfg_set16(d, PCI_STATUS, level ? (st | PCI_STATUS_INTERRUPT) : (st & ~PCI_STATUS_INTERRUPT));
-    if (d->host && d->cfg[PCI_INT_PIN])
-        update_intx(d->host, d->intx_gsi);
+    pthread_mutex_lock(&h->intx_lock);
+    update_intx_locked(h, gsi);
+    pthread_mutex_unlock(&h->intx_lock);
 }
 
 void pci_dev_set_intx(struct pci_dev *d, bool level)
 {
-    pthread_mutex_lock(&d->host->lock);
-    set_intx_locked(d, level);
-    pthread_mutex_unlock(&d->host->lock);
+    struct pci_host *h = d->host;
+    pthread_mutex_lock(&h->intx_lock);
+    d->intx_level = level;
+    if (d->cfg[PCI_INT_PIN])
+        update_intx_locked(h, d->intx_gsi);
+    pthread_mutex_unlock(&h->intx_lock);
+}
+
+void pci_dev_follow_intx(struct pci_dev *d, const uint8_t *pending)
+{
+    struct pci_host *h = d->host;
+    pthread_mutex_lock(&h->intx_lock);
+    /* Read under the lock: of two threads updating the line, the one that
+     * takes the lock last sees the other's change of *pending. */
+    d->intx_level = __atomic_load_n(pending, __ATOMIC_SEQ_CST) != 0;
+    if (d->cfg[PCI_INT_PIN])
+        update_intx_locked(h, d->intx_gsi);
+    pthread_mutex_unlock(&h->intx_lock);
+}
+
+/* The status register's interrupt bit mirrors the INTx state, which lives
+ * under intx_lock, not in configuration space. */
+static bool intx_status(struct pci_dev *d)
+{
+    pthread_mutex_lock(&d->host->intx_lock);
+    bool level = d->intx_level;
+    pthread_mutex_unlock(&d->host->intx_lock);
+    return level;
 }
 
 static struct pci_dev *lookup(struct pci_host *h, unsigned slot, unsigned fn)
@@ -195,8 +231,12 @@ uint32_t pci_config_read(struct pci_host *h, unsigned slot, unsigned fn, unsigne
     else if (off + len <= PCI_CFG_SIZE) {
         if (d->ops && d->ops->config_read)
             d->ops->config_read(d, off, len);
-        for (unsigned i = 0; i < len; i++)
-            v |= (uint32_t)d->cfg[off + i] << (8 * i);
+        for (unsigned i = 0; i < len; i++) {
+            uint8_t b = d->cfg[off + i];
+            if (off + i == PCI_STATUS && intx_status(d))
+                b |= PCI_STATUS_INTERRUPT;
+            v |= (uint32_t)b << (8 * i);
+        }
     }
     pthread_mutex_unlock(&h->lock);
     if (len < 4)
@@ -252,8 +292,13 @@ void pci_config_write(struct pci_host *h, unsigned slot, unsigned fn, unsigned o
     }
     if (bars || command)
         remap_bars(d);
-    if (command && d->cfg[PCI_INT_PIN])
-        update_intx(h, d->intx_gsi);
+    if (command) {
+        pthread_mutex_lock(&h->intx_lock);
+        d->intx_disabled = pci_cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+        if (d->cfg[PCI_INT_PIN])
+            update_intx_locked(h, d->intx_gsi);
+        pthread_mutex_unlock(&h->intx_lock);
+    }
     if (d->ops && d->ops->config_written)
         d->ops->config_written(d, off, len);
     pthread_mutex_unlock(&h->lock);
@@ -385,7 +430,9 @@ int pci_host_add(struct pci_host *h, struct pci_dev *d)
         d->intx_gsi = PCI_INTX_GSI_BASE + ((unsigned)slot + d->cfg[PCI_INT_PIN] - 1) % PCI_INTX_GSIS;
         d->cfg[PCI_INT_LINE] = (uint8_t)d->intx_gsi;
     }
+    pthread_mutex_lock(&h->intx_lock);   /* update_intx_locked walks the slots */
     h->devs[slot] = d;
+    pthread_mutex_unlock(&h->intx_lock);
     pci_cfg_set16(d, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
     remap_bars(d);
 out:
@@ -403,7 +450,7 @@ static void pci_host_save(const void *opaque, struct state_writer *w)
         state_put_u8(w, d != NULL);
         if (d) {
             state_put_bytes(w, d->cfg, PCI_CFG_SIZE);
-            state_put_u8(w, d->intx_level);
+            state_put_u8(w, intx_status((struct pci_dev *)d));
         }
     }
     state_end(w);
@@ -428,10 +475,18 @@ static int pci_host_load(void *opaque, struct state_reader *r)
         }
         if (d) {
             state_get_bytes(r, d->cfg, PCI_CFG_SIZE);
-            d->intx_level = state_get_u8(r);
+            /* Older streams kept the interrupt bit in the status register. */
+            pci_cfg_set16(d, PCI_STATUS, pci_cfg_get16(d, PCI_STATUS) & ~PCI_STATUS_INTERRUPT);
+            bool level = state_get_u8(r);
+            pthread_mutex_lock(&h->intx_lock);
+            d->intx_level = level;
+            d->intx_disabled = pci_cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+            pthread_mutex_unlock(&h->intx_lock);
             remap_bars(d);
         }
     }
+    for (unsigned gsi = PCI_INTX_GSI_BASE; gsi < PCI_INTX_GSI_BASE + PCI_INTX_GSIS; gsi++)
+        update_intx(h, gsi);
     pthread_mutex_unlock(&h->lock);
     return state_close(r);
 }
@@ -440,6 +495,7 @@ static void pci_host_destroy(void *opaque)
 {
     struct pci_host *h = opaque;
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->intx_lock);
     free(h);
 }
 
@@ -456,6 +512,7 @@ struct pci_host *pci_host_create(const struct dev_host *host, const struct pci_l
     h->host = *host;
     h->layout = *layout;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->intx_lock, NULL);
     h->next_mmio32 = layout->mmio32.base;
     h->next_mmio64 = layout->mmio64.base;
     h->next_io = PCI_IO_WINDOW_BASE;

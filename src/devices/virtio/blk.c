@@ -3,6 +3,7 @@
 #include "devices/virtio/blk_request.h"
 #include "devices/virtio/virtio_pci.h"
 #include "devices/virtio/worker.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -97,13 +98,22 @@ static void uring_init(struct blk *b)
                                   IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
     if (ret == -EINVAL)
         ret = io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0);
+    char cause[160];
     if (ret < 0) {
-        log_debug("--disk %s: no io_uring (%s); synchronous I/O", b->cfg.path, strerror(-ret));
+        /* Kernels without io_uring, or with it disabled (io_uring_disabled,
+         * seccomp), are a configuration; running out of descriptors or
+         * memory is a problem the user should hear about. */
+        if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)
+            log_warn("--disk %s: no io_uring: %s; using synchronous I/O", b->cfg.path,
+                     log_cause(-ret, cause, sizeof cause));
+        else
+            log_debug("--disk %s: no io_uring (%s); synchronous I/O", b->cfg.path, strerror(-ret));
         return;
     }
     b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) < 0) {
-        log_debug("--disk %s: cannot signal io_uring completions; synchronous I/O", b->cfg.path);
+        log_warn("--disk %s: cannot signal io_uring completions: %s; using synchronous I/O",
+                 b->cfg.path, log_cause(errno, cause, sizeof cause));
         if (b->ring_efd >= 0)
             close(b->ring_efd);
         b->ring_efd = -1;
@@ -156,15 +166,18 @@ struct blk *blk_open(const struct disk_config *cfg)
     b->cfg = *cfg;
     b->ring_efd = -1;
     b->dio_align = BLK_SECTOR;
-    b->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-                            (cfg->direct ? O_DIRECT : 0));
+    /* Only a regular file or a block device, and without blocking (a
+     * FIFO would hang the open forever): file_open_checked. */
+    char why[128];
+    b->fd = file_open_checked(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) |
+                                             (cfg->direct ? O_DIRECT : 0), why, sizeof why);
     if (b->fd < 0 && cfg->direct && errno == EINVAL) {
         log_error("--disk %s: direct=on, but its file system does not support O_DIRECT",
                   cfg->path);
         goto fail;
     }
     if (b->fd < 0) {
-        log_error("--disk %s: %s", cfg->path, strerror(errno));
+        log_error("--disk %s: %s", cfg->path, why);
         goto fail;
     }
     /* A writer excludes everyone; readers share. */
@@ -246,11 +259,21 @@ static int discard_or_zero(struct blk *b, const struct blk_request *r)
             continue;
         if (r->type == VIRTIO_BLK_T_DISCARD)
             continue;                /* discard is a hint: not supported is fine */
-        /* Write zeroes the slow way where the file system cannot. */
-        static const uint8_t zeroes[64 * 1024];
+        /* Write zeroes the slow way where the file system cannot: one
+         * zero page, repeated in an iovec (a 64 KiB array of zeroes in the
+         * binary cost every VM its resident pages). */
+        static const uint8_t zero_page[4096];
+        struct iovec zv[16];
+        for (unsigned z = 0; z < 16; z++)
+            zv[z] = (struct iovec){ (void *)zero_page, sizeof zero_page };
         for (off_t done = 0; done < len;) {
-            size_t chunk = (size_t)(len - done) < sizeof zeroes ? (size_t)(len - done) : sizeof zeroes;
-            ssize_t w = pwrite(b->fd, zeroes, chunk, off + done);
+            off_t left = len - done;
+            int nv = 0;
+            while (nv < 16 && left > 0) {
+                zv[nv].iov_len = left < (off_t)sizeof zero_page ? (size_t)left : sizeof zero_page;
+                left -= (off_t)zv[nv++].iov_len;
+            }
+            ssize_t w = pwritev(b->fd, zv, nv, off + done);
             if (w <= 0)
                 return -1;
             done += w;

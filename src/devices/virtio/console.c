@@ -23,7 +23,6 @@ struct virtio_console {
     struct virtio_pci *vp;
     struct virtio_worker worker;
     struct virtq_chain tx_chain, rx_chain;
-    int out_fd;
     void (*rx_space)(void *ctx);
     void *rx_ctx;
     /* The receive queue is filled from the main loop, not the worker: this
@@ -34,18 +33,13 @@ struct virtio_console {
     bool rx_starved;                 /* input was refused for lack of buffers */
 };
 
-static void write_all(int fd, const void *buf, size_t len)
+/* To the user's stdout through the VMM, which never blocks the caller
+ * (output a stalled reader cannot take is dropped and counted). */
+static void output(struct virtio_console *con, const void *buf, size_t len)
 {
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;                  /* a closed stdout: output is dropped */
-        p += n;
-        len -= (size_t)n;
-    }
+    const struct dev_host *h = pci_dev_host(&con->vp->pci);
+    if (h->console_write)
+        h->console_write(h->ctx, buf, len);
 }
 
 static uint32_t transmit(void *dev, const struct virtq_chain *c)
@@ -54,7 +48,7 @@ static uint32_t transmit(void *dev, const struct virtq_chain *c)
     uint64_t left = CONSOLE_MAX_PER_REQUEST;
     for (unsigned i = 0; i < c->nout && left; i++) {
         size_t len = c->out[i].iov_len < left ? c->out[i].iov_len : left;
-        write_all(con->out_fd, c->out[i].iov_base, len);
+        output(con, c->out[i].iov_base, len);
         left -= len;
     }
     return 0;
@@ -140,7 +134,7 @@ static void console_config_write(void *dev, unsigned offset, const uint8_t *data
     struct virtio_console *con = dev;
     /* Emergency write: one character, before or without the queues. */
     if (offset == offsetof(struct virtio_console_config, emerg_wr) && len >= 1)
-        write_all(con->out_fd, data, 1);
+        output(con, data, 1);
 }
 
 static int console_activate(void *dev)
@@ -187,14 +181,13 @@ static const struct virtio_dev_ops console_ops = {
     .destroy = console_destroy,
 };
 
-struct virtio_console *virtio_console_create(struct pci_host *bus, int out_fd,
+struct virtio_console *virtio_console_create(struct pci_host *bus,
                                              void (*rx_space)(void *ctx), void *rx_ctx,
                                              struct device *out)
 {
     struct virtio_console *con = calloc(1, sizeof *con);
     if (!con)
         return NULL;
-    con->out_fd = out_fd;
     con->rx_space = rx_space;
     con->rx_ctx = rx_ctx;
     pthread_mutex_init(&con->rx_lock, NULL);

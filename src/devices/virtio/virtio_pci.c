@@ -3,10 +3,12 @@
 #include "devices/virtio/worker.h"
 #include "migration/state.h"
 #include "util/log.h"
+#include "util/ratelimit.h"
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -53,7 +55,22 @@ bool virtio_pci_has_feature(const struct virtio_pci *vp, unsigned bit)
     return bit < 64 && (vp->driver_features & (1ull << bit));
 }
 
-/* Interrupt delivery: the vector the driver chose, else INTx with the ISR. */
+/* The device status byte: the vCPU adds bits under vp->lock, a device
+ * thread adds NEEDS_RESET without it, so every access is atomic and a
+ * change is an OR (only a reset clears bits, with the device stopped). */
+static uint8_t status_get(const struct virtio_pci *vp)
+{
+    return __atomic_load_n(&vp->status, __ATOMIC_SEQ_CST);
+}
+
+static void status_add(struct virtio_pci *vp, uint8_t bits)
+{
+    __atomic_fetch_or(&vp->status, bits, __ATOMIC_SEQ_CST);
+}
+
+/* Interrupt delivery: the vector the driver chose, else INTx with the ISR.
+ * Runs on device threads and the main loop with their own locks held, so
+ * it takes only leaf locks (MSI-X's, PCI's INTx lock). */
 static void interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
 {
     if (msix_enabled(&vp->msix)) {
@@ -62,7 +79,7 @@ static void interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
         return;
     }
     __atomic_fetch_or(&vp->isr, isr_bit, __ATOMIC_SEQ_CST);
-    pci_dev_set_intx(&vp->pci, true);
+    pci_dev_follow_intx(&vp->pci, &vp->isr);
 }
 
 void virtio_pci_notify(struct virtio_pci *vp, unsigned q)
@@ -79,9 +96,9 @@ void virtio_pci_config_changed(struct virtio_pci *vp)
 
 void virtio_pci_needs_reset(struct virtio_pci *vp, unsigned q)
 {
-    log_warn("%s: queue %u: %s; the device needs a reset", vp->ops->name, q,
-             vp->vqs[q].error ? vp->vqs[q].error : "error");
-    __atomic_fetch_or(&vp->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+    log_guest_warn(&vp->warn_limit, "%s: queue %u: %s; the device needs a reset", vp->ops->name,
+                   q, vp->vqs[q].error ? vp->vqs[q].error : "error");
+    status_add(vp, VIRTIO_CONFIG_S_NEEDS_RESET);
     virtio_pci_config_changed(vp);
 }
 
@@ -126,12 +143,14 @@ static void reset_locked(struct virtio_pci *vp)
     if (vp->active && vp->ops->reset)
         vp->ops->reset(vp->dev);
     vp->active = false;
-    vp->status = 0;
+    __atomic_store_n(&vp->status, 0, __ATOMIC_SEQ_CST);
     vp->driver_features = 0;
     vp->device_feature_select = vp->driver_feature_select = 0;
     vp->queue_select = 0;
     vp->msix_config = MSIX_NO_VECTOR;
     __atomic_store_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
+    if (vp->pci.host)
+        pci_dev_follow_intx(&vp->pci, &vp->isr);   /* a pending INTx goes with the ISR */
     for (unsigned q = 0; q < vp->ops->nqueues; q++) {
         virtq_reset(&vp->vqs[q], vp->ops->queue_size);
         vp->queue_vector[q] = MSIX_NO_VECTOR;
@@ -146,16 +165,16 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
     }
     /* A driver may only add bits until it resets (virtio 1.x 2.1.2): one
      * that clears DRIVER_OK and sets it again must not start the device a
-     * second time over its running worker. */
-    v |= vp->status;
-    if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+     * second time over its running worker. NEEDS_RESET is the device's. */
+    uint8_t add = v & (uint8_t)~status_get(vp) & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET;
+    if (add & VIRTIO_CONFIG_S_FEATURES_OK) {
         /* Only features we offered, and the modern interface. */
         if ((vp->driver_features & ~vp->device_features) ||
             !(vp->driver_features & (1ull << VIRTIO_F_VERSION_1)))
-            v &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
+            add &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
     }
-    bool start = (v & VIRTIO_CONFIG_S_DRIVER_OK) && !(vp->status & VIRTIO_CONFIG_S_DRIVER_OK);
-    vp->status = (uint8_t)(v | (vp->status & VIRTIO_CONFIG_S_NEEDS_RESET));
+    bool start = add & VIRTIO_CONFIG_S_DRIVER_OK;
+    status_add(vp, add);
     if (!start)
         return;
     bool ok = true;
@@ -164,7 +183,7 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
         if (vq->ready && virtq_start(vq, pci_dev_host(&vp->pci)->mem,
                                      virtio_pci_has_feature(vp, VIRTIO_RING_F_EVENT_IDX),
                                      virtio_pci_has_feature(vp, VIRTIO_RING_F_INDIRECT_DESC)) < 0) {
-            log_warn("%s: queue %u: %s", vp->ops->name, q, vq->error);
+            log_guest_warn(&vp->warn_limit, "%s: queue %u: %s", vp->ops->name, q, vq->error);
             ok = false;
         }
     }
@@ -172,7 +191,7 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
         ok = false;
     vp->active = ok;
     if (!ok)
-        vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+        status_add(vp, VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static uint64_t get_le(const uint8_t *d, unsigned len)
@@ -228,7 +247,7 @@ static void common_io(struct virtio_pci *vp, unsigned off, uint8_t *data, unsign
     case VIRTIO_PCI_COMMON_GF:
         if (vp->driver_feature_select < 2) {
             unsigned sh = 32 * vp->driver_feature_select;
-            if (is_write && !(vp->status & VIRTIO_CONFIG_S_FEATURES_OK))
+            if (is_write && !(status_get(vp) & VIRTIO_CONFIG_S_FEATURES_OK))
                 vp->driver_features = (vp->driver_features & ~(0xffffffffull << sh)) | ((v & 0xffffffffull) << sh);
             r = (uint32_t)(vp->driver_features >> sh);
         }
@@ -240,7 +259,7 @@ static void common_io(struct virtio_pci *vp, unsigned off, uint8_t *data, unsign
     case VIRTIO_PCI_COMMON_NUMQ: r = vp->ops->nqueues; break;
     case VIRTIO_PCI_COMMON_STATUS:
         if (is_write) set_status(vp, (uint8_t)v);
-        r = vp->status;
+        r = status_get(vp);
         break;
     case VIRTIO_PCI_COMMON_CFGGENERATION: r = __atomic_load_n(&vp->config_generation, __ATOMIC_SEQ_CST); break;
     case VIRTIO_PCI_COMMON_Q_SELECT:
@@ -287,9 +306,10 @@ static void virtio_bar_io(void *opaque, uint64_t offset, uint8_t *data, unsigned
     } else if (offset == ISR_OFF && len == 1) {
         if (is_write)
             return;
-        /* Reading the ISR clears it and lowers INTx. */
+        /* Reading the ISR clears it and lowers INTx, unless a device
+         * thread set a bit again meanwhile: the line follows the ISR. */
         data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_SEQ_CST);
-        pci_dev_set_intx(&vp->pci, false);
+        pci_dev_follow_intx(&vp->pci, &vp->isr);
     } else if (offset >= DEVICE_OFF && offset + len <= DEVICE_OFF + vp->ops->config_size) {
         unsigned o = (unsigned)(offset - DEVICE_OFF);
         pthread_mutex_lock(&vp->lock);
@@ -353,8 +373,9 @@ static bool window(struct virtio_pci *vp, unsigned cap, unsigned off, unsigned l
     uint8_t bar = vp->pci.cfg[cap + offsetof(struct virtio_pci_cap, bar)];
     *bar_off = pci_cfg_get32(&vp->pci, cap + offsetof(struct virtio_pci_cap, offset));
     *wlen = pci_cfg_get32(&vp->pci, cap + offsetof(struct virtio_pci_cap, length));
+    /* Compared without a sum: bar_off is the driver's, any 32-bit value. */
     return bar == VIRTIO_BAR && (*wlen == 1 || *wlen == 2 || *wlen == 4) &&
-           *bar_off + *wlen <= VIRTIO_BAR_SIZE && !(*bar_off & (*wlen - 1));
+           *bar_off <= VIRTIO_BAR_SIZE - *wlen && !(*bar_off & (*wlen - 1));
 }
 
 static void cfg_window_read(struct pci_dev *d, unsigned off, unsigned len)
@@ -417,6 +438,7 @@ struct virtio_pci *virtio_pci_create(struct pci_host *bus, const struct virtio_d
     vp->dev = dev;
     vp->device_features = features | TRANSPORT_FEATURES;
     pthread_mutex_init(&vp->lock, NULL);
+    ratelimit_init(&vp->warn_limit);
     for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
         vp->kick_fd[q] = -1;
     struct pci_dev *d = &vp->pci;
@@ -433,19 +455,27 @@ struct virtio_pci *virtio_pci_create(struct pci_host *bus, const struct virtio_d
     add_virtio_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULTIPLIER * ops->nqueues, 4);
     add_virtio_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, 4);
     /* One vector per queue plus the configuration vector. */
+    const char *why = "no room for its MSI-X capability";
+    char cause[160];
     if (msix_init(&vp->msix, d, ops->nqueues + 1, MSIX_BAR) < 0)
         goto fail;
     for (unsigned q = 0; q < ops->nqueues; q++) {
         vp->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (vp->kick_fd[q] < 0)
+        if (vp->kick_fd[q] < 0) {
+            why = log_cause(errno, cause, sizeof cause);
             goto fail;
+        }
     }
     reset_locked(vp);
-    if (pci_host_add(bus, d) < 0 || msix_connect(&vp->msix) < 0)
+    why = "no free PCI slot or BAR space";
+    if (pci_host_add(bus, d) < 0)
+        goto fail;
+    why = "its MSI-X vectors could not be set up";
+    if (msix_connect(&vp->msix) < 0)
         goto fail;
     return vp;
 fail:
-    log_error("%s: cannot create its virtio PCI device", ops->name);
+    log_error("%s: cannot create its virtio PCI device: %s", ops->name, why);
     vp->dev = NULL;                  /* still the caller's to free */
     virtio_pci_destroy(vp);
     return NULL;
@@ -464,6 +494,7 @@ void virtio_pci_destroy(struct virtio_pci *vp)
         if (vp->kick_fd[q] >= 0)
             close(vp->kick_fd[q]);
     pthread_mutex_destroy(&vp->lock);
+    ratelimit_destroy(&vp->warn_limit);
     free(vp);
 }
 
@@ -475,10 +506,10 @@ static void vp_save(const void *opaque, struct state_writer *w)
     state_put_u32(w, vp->device_feature_select);
     state_put_u32(w, vp->driver_feature_select);
     state_put_u16(w, vp->msix_config);
-    state_put_u8(w, vp->status);
+    state_put_u8(w, status_get(vp));
     state_put_u8(w, vp->config_generation);
     state_put_u16(w, vp->queue_select);
-    state_put_u8(w, vp->isr);
+    state_put_u8(w, __atomic_load_n(&vp->isr, __ATOMIC_SEQ_CST));
     for (unsigned q = 0; q < vp->ops->nqueues; q++) {
         virtq_save(&vp->vqs[q], w);
         state_put_u16(w, vp->queue_vector[q]);
@@ -504,7 +535,8 @@ static int vp_load(void *opaque, struct state_reader *r)
     uint8_t status = state_get_u8(r);
     vp->config_generation = state_get_u8(r);
     vp->queue_select = state_get_u16(r);
-    vp->isr = state_get_u8(r);
+    __atomic_store_n(&vp->isr, state_get_u8(r), __ATOMIC_SEQ_CST);
+    pci_dev_follow_intx(&vp->pci, &vp->isr);
     for (unsigned q = 0; q < vp->ops->nqueues; q++) {
         virtq_load(&vp->vqs[q], r);
         vp->queue_vector[q] = state_get_u16(r);
@@ -513,7 +545,7 @@ static int vp_load(void *opaque, struct state_reader *r)
     if (ret == 0 && vp->ops->load)
         ret = vp->ops->load(vp->dev, r);
     /* Restart a running device exactly as the driver left it. */
-    vp->status = status & (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
+    __atomic_store_n(&vp->status, status & (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK, __ATOMIC_SEQ_CST);
     if (ret == 0 && (status & VIRTIO_CONFIG_S_DRIVER_OK))
         set_status(vp, status);
     pthread_mutex_unlock(&vp->lock);

@@ -9,6 +9,7 @@
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/virtqueue.h"
+#include "util/ratelimit.h"
 
 #include <pthread.h>
 
@@ -36,6 +37,14 @@ struct virtio_dev_ops {
     void (*destroy)(void *dev);
 };
 
+/* Locking: `lock` protects the common configuration (features, selects,
+ * queue set-up, activation and reset) and is taken by the vCPU doing a BAR
+ * or configuration-window access, possibly under the PCI host's lock. A
+ * reset under it stops the device's thread, so a device thread must never
+ * take it (nor the PCI host's lock): what device threads share with the
+ * transport is atomic (status, isr, config_generation) or behind leaf
+ * locks (MSI-X, INTx). Order: PCI host lock -> lock -> the device's own
+ * locks (e.g. virtio-console's rx_lock) -> leaf locks. */
 struct virtio_pci {
     struct pci_dev pci;
     struct pci_msix msix;
@@ -46,9 +55,11 @@ struct virtio_pci {
     uint32_t device_feature_select, driver_feature_select;
     uint64_t driver_features;
     uint16_t msix_config;
-    uint8_t status, config_generation;
+    uint8_t status;                  /* atomic: device threads add NEEDS_RESET */
+    uint8_t config_generation;       /* atomic */
     uint16_t queue_select;
-    uint8_t isr;
+    uint8_t isr;                     /* atomic; INTx follows it */
+    struct ratelimit warn_limit;     /* guest-caused warnings of this device */
     struct virtq vqs[VIRTIO_MAX_QUEUES];
     uint16_t queue_vector[VIRTIO_MAX_QUEUES];
     int kick_fd[VIRTIO_MAX_QUEUES];  /* eventfds, bound by ioeventfd where possible */
