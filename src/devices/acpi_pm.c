@@ -25,6 +25,11 @@ struct acpi_pm {
      * count itself, never as a host time, so that the counter goes on from
      * where it was on whatever host and clock loads it. */
     int64_t tick_offset;
+    /* The count starts (from 0, as after power-on) at the timer's first
+     * use, not at creation: a VM whose guest never looks at it never
+     * reads the host clock for it (and keeps libc's clock pages out of
+     * its resident memory). */
+    bool counting;
     uint64_t tmr_epoch;              /* ticks >> 31 when TMR_STS was last brought up to date */
     /* Saved state. */
     uint16_t sts, en, cnt;
@@ -38,9 +43,14 @@ static int64_t clock_ticks(const struct acpi_pm *pm)
     return sec * ACPI_PM_TMR_HZ + rem * ACPI_PM_TMR_HZ / NS_PER_SEC;
 }
 
-static uint64_t ticks(const struct acpi_pm *pm)
+static uint64_t ticks(struct acpi_pm *pm)
 {
-    return (uint64_t)(clock_ticks(pm) + pm->tick_offset);
+    int64_t now = clock_ticks(pm);
+    if (!pm->counting) {
+        pm->tick_offset = -now;
+        pm->counting = true;
+    }
+    return (uint64_t)(now + pm->tick_offset);
 }
 
 /* TMR_STS is set whenever bit 31 of the counter changes. Worked out when
@@ -148,7 +158,7 @@ void acpi_pm_set_clock(void *dev, const struct dev_clock *clock)
     struct acpi_pm *pm = dev;
     pthread_mutex_lock(&pm->lock);
     pm->clock = *clock;
-    pm->tick_offset = -clock_ticks(pm);      /* counts from 0, as after power-on */
+    pm->counting = false;                    /* from 0 at the first use */
     pm->tmr_epoch = 0;
     pthread_mutex_unlock(&pm->lock);
 }
@@ -186,6 +196,7 @@ static int acpi_pm_load(void *dev, struct state_reader *r)
     pm->cnt = cnt;
     /* The counter goes on from the saved count on this host's clock. */
     pm->tick_offset = (int64_t)count - clock_ticks(pm);
+    pm->counting = true;
     pm->tmr_epoch = count >> PM_TMR_MSB_SHIFT;
     pthread_mutex_unlock(&pm->lock);
     return 0;

@@ -58,6 +58,8 @@ static int64_t guest_ns(const struct rtc *r)
 
 static int64_t guest_sec(const struct rtc *r) { return floor_div(guest_ns(r), NS_PER_SEC); }
 
+#define RTC_NOT_LOOKED_AT INT64_MIN      /* flags_sec before the guest's first access */
+
 static uint8_t to_bcd(unsigned v) { return (uint8_t)(((v / 10) << 4) | (v % 10)); }
 static unsigned from_bcd(uint8_t v) { return (v >> 4) * 10u + (v & 0x0f); }
 
@@ -178,6 +180,11 @@ static void update_irq(struct rtc *r)
 static void catch_up(struct rtc *r)
 {
     int64_t now = guest_sec(r);
+    if (r->flags_sec == RTC_NOT_LOOKED_AT) {
+        /* The first access: no updates lie behind it. */
+        r->flags_sec = r->uip_sec = now;
+        return;
+    }
     if (now <= r->flags_sec)
         return;
     if (!(r->cmos[REG_B] & B_SET)) {
@@ -370,7 +377,9 @@ struct rtc *rtc_create(const struct dev_host *host, uint64_t low_ram_end, uint64
     pthread_cond_init(&r->wake, &ca);
     pthread_condattr_destroy(&ca);
     r->clock = (struct dev_clock){ .id = CLOCK_REALTIME };
-    r->flags_sec = r->uip_sec = guest_sec(r);
+    /* The clock is first read when the guest first looks (catch_up): a VM
+     * whose guest never does never reads the host clock for it. */
+    r->flags_sec = r->uip_sec = RTC_NOT_LOOKED_AT;
     r->cmos[REG_A] = 0x26;          /* 32.768 kHz time base, 1024 Hz rate */
     r->cmos[REG_B] = B_24H;         /* 24-hour BCD, as PC firmware leaves it */
     fill_memory_bytes(r->cmos, low_ram_end, high_ram);

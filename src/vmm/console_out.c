@@ -67,6 +67,14 @@ static void *writer_main(void *arg)
 int console_out_start(struct console_out *o)
 {
     kick_signal_init();
+    /* Here, not at the first byte: the first malloc on a vCPU thread would
+     * build that thread a malloc arena of its own, on the path to the
+     * guest's first output. The ring is mmap-sized, so its pages cost
+     * nothing until output passes through them. */
+    if (!o->ring && !(o->ring = malloc(CONSOLE_OUT_RING))) {
+        log_error("cannot allocate the console output buffer");
+        return -1;
+    }
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstacksize(&a, WRITER_STACK);
@@ -86,11 +94,6 @@ size_t console_out_write(struct console_out *o, const void *buf, size_t len)
         return 0;
     pthread_mutex_lock(&o->lock);
     if (!o->started || o->broken || o->stop) {
-        o->dropped += len;
-        pthread_mutex_unlock(&o->lock);
-        return 0;
-    }
-    if (!o->ring && !(o->ring = malloc(CONSOLE_OUT_RING))) {
         o->dropped += len;
         pthread_mutex_unlock(&o->lock);
         return 0;

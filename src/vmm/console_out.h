@@ -22,7 +22,7 @@ struct console_out {
     pthread_mutex_t lock;
     pthread_cond_t more;             /* the writer waits for bytes (or stop) */
     pthread_cond_t drained;          /* a flush waits for progress */
-    uint8_t *ring;                   /* allocated on first output */
+    uint8_t *ring;                   /* allocated by console_out_start */
     size_t head, len;
     uint64_t dropped, written;
     bool stop;                       /* set by console_out_stop */
