@@ -2,6 +2,7 @@
 
 #include "arch/x86/layout.h"
 #include "util/size.h"
+#include "vmm/cpuid.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

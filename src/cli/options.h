@@ -3,7 +3,7 @@
 #ifndef KVMBOX_CLI_OPTIONS_H
 #define KVMBOX_CLI_OPTIONS_H
 
-#include "vmm/config.h"
+#include "core/config.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 #include "devices/acpi_pm.h"
 
-#include "migration/state.h"
+#include "core/state.h"
 #include "util/log.h"
-#include "vmm/bus.h"
+#include "core/bus.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 #include "devices/debug_exit.h"
 
-#include "migration/state.h"
-#include "vmm/bus.h"
+#include "core/state.h"
+#include "core/bus.h"
 
 #include <stdlib.h>
 

@@ -56,6 +56,17 @@ struct device_ops {
     void (*save)(const void *dev, struct state_writer *w);
     int (*load)(void *dev, struct state_reader *r);
     void (*destroy)(void *dev);
+    /* Quiesce (the VM's pause, before a save): returns only when none of
+     * the device's threads will touch guest memory, raise an interrupt or
+     * take a request until resume, and every request already taken from
+     * the guest has been completed and returned to it (for virtio: pushed
+     * to the used ring, the driver notified). Called with every vCPU
+     * parked, from the VMM's thread that pauses; never with a device lock
+     * held. NULL: the device has no thread of its own (it only answers
+     * vCPU accesses, and the vCPUs are parked). */
+    void (*pause)(void *dev);
+    /* Undoes pause: the device carries on where it stopped. */
+    void (*resume)(void *dev);
 };
 
 struct device {

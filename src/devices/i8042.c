@@ -1,7 +1,7 @@
 #include "devices/i8042.h"
 
-#include "migration/state.h"
-#include "vmm/bus.h"
+#include "core/state.h"
+#include "core/bus.h"
 
 #include <pthread.h>
 #include <stdlib.h>

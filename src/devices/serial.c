@@ -1,7 +1,7 @@
 #include "devices/serial.h"
 
-#include "migration/state.h"
-#include "vmm/bus.h"
+#include "core/state.h"
+#include "core/bus.h"
 
 #include <errno.h>
 #include <pthread.h>

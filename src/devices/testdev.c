@@ -1,9 +1,9 @@
 #include "devices/testdev.h"
 
-#include "migration/state.h"
+#include "core/state.h"
 #include "util/log.h"
-#include "vmm/bus.h"
-#include "vmm/guest_mem.h"
+#include "core/bus.h"
+#include "core/guest_mem.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -4,17 +4,13 @@
 #ifndef KVMBOX_VMM_CPUID_H
 #define KVMBOX_VMM_CPUID_H
 
+#include "core/config.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct kvm_cpuid2;
-
-#define CPU_FEATURE_MAX 64
-
-struct cpu_filter {
-    bool hide[CPU_FEATURE_MAX];   /* indexed like cpu_feature_name() */
-};
 
 /* Parses "cx16,xsave,avx". Returns 0, or -1 naming the unknown feature. */
 int cpu_filter_parse(const char *list, struct cpu_filter *f, char *err, size_t errlen);

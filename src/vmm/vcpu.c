@@ -42,6 +42,10 @@ static void *vcpu_thread(void *arg)
     struct vcpu *v = arg;
     struct vm *vm = v->vm;
     while (!atomic_load(&vm->stopping)) {
+        if (atomic_load(&vm->pause_requested)) {
+            vm_vcpu_park(vm);        /* until resume or stop */
+            continue;
+        }
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 v->run->immediate_exit = 0;

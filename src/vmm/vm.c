@@ -355,6 +355,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
     vm->mem.memfd = -1;
     pthread_mutex_init(&vm->stop_lock, NULL);
+    pthread_mutex_init(&vm->state_lock, NULL);
+    pthread_mutex_init(&vm->pause_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* vm_pause waits with deadlines */
+    pthread_cond_init(&vm->parked_changed, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&vm->unpark, NULL);
+    vm->state = VM_STATE_CREATED;
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
     vm->host = (struct dev_host){

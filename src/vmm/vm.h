@@ -4,15 +4,17 @@
 #define KVMBOX_VMM_VM_H
 
 #include "devices/device.h"
-#include "vmm/bus.h"
-#include "vmm/config.h"
+#include "core/bus.h"
+#include "core/config.h"
 #include "vmm/console.h"
 #include "vmm/console_out.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 #include "vmm/irq.h"
+#include "vmm/run_state.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #define VM_MAX_DEVICES 32
 
@@ -53,6 +55,21 @@ struct vm {
     atomic_bool stopping;
     int wake_fd;
     bool vcpus_abandoned;     /* a vCPU thread would not stop: leave its state be */
+
+    /* Run state and pause (vm_pause.c). `state_lock` serialises pause,
+     * resume and every change of `state`; it is taken only by the thread
+     * that asks (the main loop, the API), never by a vCPU or device
+     * thread, and sits above every device lock (pausing calls into the
+     * devices with it held). `pause_lock` is a leaf: it guards the vCPU
+     * gate (`parked`, and `pause_requested`, which vCPUs also read
+     * atomically before each KVM_RUN); parked vCPUs wait on `unpark`, the
+     * pauser on `parked_changed`. */
+    pthread_mutex_t state_lock;
+    enum vm_state state;
+    pthread_mutex_t pause_lock;
+    pthread_cond_t unpark, parked_changed;
+    atomic_bool pause_requested;
+    unsigned parked;
 };
 
 /* Builds the whole VM (KVM, memory, devices, kernel, boot vCPU). Returns 0,
@@ -63,5 +80,20 @@ int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
+
+/* Pause: returns once every vCPU is parked outside KVM_RUN and every
+ * device has quiesced (no guest-visible progress, no writes to guest
+ * memory, requests in flight completed). Resume undoes it. Both are for
+ * a thread that is neither a vCPU nor a device thread; each returns 0, or
+ * -1 with the reason in err (a pause while paused, a resume while
+ * running, a VM that is stopping). */
+int vm_pause(struct vm *vm, char *err, size_t errlen);
+int vm_resume(struct vm *vm, char *err, size_t errlen);
+enum vm_state vm_get_state(struct vm *vm);
+/* For a vCPU thread that saw pause_requested: waits, parked, until resume
+ * or stop. */
+void vm_vcpu_park(struct vm *vm);
+/* Lets parked vCPUs go (the stop path: they then see `stopping`). */
+void vm_unpark_all(struct vm *vm);
 
 #endif

@@ -114,6 +114,7 @@ static void event_loop(struct vm *vm, int sig_fd)
 static void stop_vcpus(struct vm *vm)
 {
     struct timespec until = deadline_in(CLOCK_REALTIME, VCPU_STOP_MS);
+    vm_unpark_all(vm);               /* parked vCPUs see `stopping` and leave */
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_kick(&vm->vcpus[i]);
     for (unsigned i = 0; i < vm->nvcpus; i++) {
@@ -146,6 +147,9 @@ int vm_run(struct vm *vm)
     if (console_out_start(&vm->console_out) < 0)
         vm_request_stop(vm, VM_STOP_ERROR, 1);
 
+    pthread_mutex_lock(&vm->state_lock);
+    vm->state = VM_STATE_RUNNING;
+    pthread_mutex_unlock(&vm->state_lock);
     /* With the in-kernel LAPIC, every vCPU but the boot one sits in
      * wait-for-SIPI inside KVM_RUN until the guest starts it. */
     for (unsigned i = 0; i < vm->nvcpus; i++) {
@@ -156,7 +160,10 @@ int vm_run(struct vm *vm)
     }
     event_loop(vm, sig_fd);
 
+    pthread_mutex_lock(&vm->state_lock);    /* waits for a pause in progress to end */
     stop_vcpus(vm);
+    vm->state = VM_STATE_SHUTDOWN;
+    pthread_mutex_unlock(&vm->state_lock);
     /* The guest's last words reach stdout, unless nobody reads them. */
     console_out_stop(&vm->console_out, CONSOLE_FLUSH_MS);
     console_restore(&vm->console);
@@ -210,4 +217,8 @@ void vm_destroy(struct vm *vm)
     if (vm->wake_fd >= 0)
         close(vm->wake_fd);
     pthread_mutex_destroy(&vm->stop_lock);
+    pthread_mutex_destroy(&vm->state_lock);
+    pthread_mutex_destroy(&vm->pause_lock);
+    pthread_cond_destroy(&vm->unpark);
+    pthread_cond_destroy(&vm->parked_changed);
 }

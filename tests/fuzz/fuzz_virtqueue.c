@@ -3,7 +3,7 @@
  * guest memory where the descriptor table and avail ring live; every chain
  * the walker accepts must lie inside guest memory and within the limits. */
 #include "devices/virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <stdlib.h>
 #include <string.h>

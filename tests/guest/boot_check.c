@@ -273,6 +273,17 @@ void guest_main(void)
         print("spin: running until stopped\n");
         guest_hang();
     }
+    if (cmdline_has(cmdline, "count")) {
+        /* A counter that only moves while the vCPU runs: the host finds
+         * it by the marker before it and checks that a pause stops it. */
+        static volatile struct {
+            char marker[16];
+            uint64_t n;
+        } counter = { "KVMBOX-COUNTER!", 0 };
+        print("count: counting\n");
+        for (;;)
+            counter.n++;
+    }
     if (cmdline_has(cmdline, "flood")) {
         /* Console output without end: kvmbox must stay stoppable when
          * nobody reads its stdout. */

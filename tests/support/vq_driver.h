@@ -4,7 +4,7 @@
 #ifndef KVMBOX_TESTS_VQ_DRIVER_H
 #define KVMBOX_TESTS_VQ_DRIVER_H
 
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

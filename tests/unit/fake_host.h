@@ -4,8 +4,8 @@
 #define KVMBOX_TESTS_FAKE_HOST_H
 
 #include "devices/device.h"
-#include "vmm/bus.h"
-#include "vmm/guest_mem.h"
+#include "core/bus.h"
+#include "core/guest_mem.h"
 
 #include <stdarg.h>
 #include <stddef.h>

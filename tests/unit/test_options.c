@@ -3,6 +3,7 @@
 
 #include "cli/options.h"
 #include "util/size.h"
+#include "vmm/cpuid.h"
 
 #include <linux/kvm.h>
 

@@ -12,7 +12,7 @@
 #include "devices/i8042.h"
 #include "devices/pci/pci.h"
 #include "devices/rtc.h"
-#include "migration/state.h"
+#include "core/state.h"
 #include "vmm/cpuid.h"
 
 #include <linux/kvm.h>

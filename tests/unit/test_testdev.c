@@ -2,7 +2,7 @@
 #include "fake_host.h"
 
 #include "devices/testdev.h"
-#include "migration/state.h"
+#include "core/state.h"
 
 #include <stdlib.h>
 

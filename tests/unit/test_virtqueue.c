@@ -6,7 +6,7 @@
 #include "vq_driver.h"
 
 #include "devices/virtio/virtqueue.h"
-#include "migration/state.h"
+#include "core/state.h"
 
 #include <linux/virtio_ring.h>
 

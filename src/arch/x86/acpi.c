@@ -3,7 +3,7 @@
 #include "arch/x86/dsdt.h"
 
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <stddef.h>
 #include <string.h>

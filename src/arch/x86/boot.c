@@ -3,7 +3,7 @@
 #include "arch/x86/bootparam.h"
 #include "arch/x86/elf.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <assert.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
 #include "arch/x86/bootparam.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 #include "arch/x86/cpu_mode.h"
 
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #define CR0_PE (1ULL << 0)
 #define CR0_ET (1ULL << 4)

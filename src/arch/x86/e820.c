@@ -1,7 +1,7 @@
 #include "arch/x86/e820.h"
 
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 unsigned e820_build(uint64_t ram_size, struct e820_entry *out)
 {

@@ -1,7 +1,7 @@
 #include "arch/x86/elf.h"
 
 #include "arch/x86/boot.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <elf.h>
 #include <stdio.h>

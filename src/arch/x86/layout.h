@@ -3,6 +3,8 @@
 #ifndef KVMBOX_ARCH_X86_LAYOUT_H
 #define KVMBOX_ARCH_X86_LAYOUT_H
 
+#include "core/guest_mem.h"
+
 /* Low memory, below 1 MiB. Only the long-mode page tables have a fixed
  * place in RAM the guest may use (bzImages load at 1 MiB, so nothing
  * needs it); kvmbox's boot GDT and stack live in the reserved EBDA page,
@@ -23,8 +25,8 @@
 
 /* The 32-bit MMIO hole: PCI BARs, IOAPIC, LAPIC. RAM skips it and continues
  * at 4 GiB, as on Cloud Hypervisor and Firecracker. */
-#define LAYOUT_MMIO_HOLE_START 0xc0000000ULL
-#define LAYOUT_4G              0x100000000ULL
+#define LAYOUT_MMIO_HOLE_START GUEST_MEM_HOLE_START   /* core/guest_mem.h lays RAM out */
+#define LAYOUT_4G              GUEST_MEM_HIGH_START
 #define LAYOUT_PCI_MMIO32_BASE 0xc0000000ULL /* 32-bit BARs: 512 MiB */
 #define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL
 #define LAYOUT_PCI_ECAM_BASE   0xe0000000ULL /* bus 0's ECAM: 1 MiB, e820-reserved */

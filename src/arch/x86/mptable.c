@@ -2,7 +2,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
 #include <string.h>
 

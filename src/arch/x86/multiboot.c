@@ -9,8 +9,8 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/elf.h"
 #include "arch/x86/layout.h"
-#include "vmm/config.h"
-#include "vmm/guest_mem.h"
+#include "core/config.h"
+#include "core/guest_mem.h"
 
 #include <stdio.h>
 #include <string.h>

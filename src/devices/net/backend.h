@@ -7,7 +7,7 @@
 #ifndef KVMBOX_DEVICES_NET_BACKEND_H
 #define KVMBOX_DEVICES_NET_BACKEND_H
 
-#include "vmm/config.h"
+#include "core/config.h"
 
 #include <linux/virtio_net.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
 #include "devices/pci/msix.h"
 
-#include "migration/state.h"
+#include "core/state.h"
 #include "util/log.h"
 
 #include <errno.h>

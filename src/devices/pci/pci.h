@@ -7,7 +7,7 @@
 #define KVMBOX_DEVICES_PCI_PCI_H
 
 #include "devices/device.h"
-#include "vmm/bus.h"
+#include "core/bus.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -2,7 +2,7 @@
  * mapping, INTx lines. */
 #include "devices/pci/pci.h"
 
-#include "migration/state.h"
+#include "core/state.h"
 #include "util/log.h"
 
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #define KVMBOX_DEVICES_VIRTIO_BLK_H
 
 #include "devices/device.h"
-#include "vmm/config.h"
+#include "core/config.h"
 
 struct pci_host;
 struct virtio_pci;

@@ -1,7 +1,7 @@
 #include "devices/virtio/virtio_pci.h"
 
 #include "devices/virtio/worker.h"
-#include "migration/state.h"
+#include "core/state.h"
 #include "util/log.h"
 #include "util/ratelimit.h"
 

@@ -32,6 +32,10 @@ struct virtio_dev_ops {
     int (*activate)(void *dev);
     /* Reset by the driver, or VM teardown: stop serving, forget requests. */
     void (*reset)(void *dev);
+    /* The VM pauses / resumes (see device_ops in device.h): called only
+     * while the device is active (after activate, before reset). */
+    void (*pause)(void *dev);
+    void (*resume)(void *dev);
     void (*save)(const void *dev, struct state_writer *w);
     int (*load)(void *dev, struct state_reader *r);
     void (*destroy)(void *dev);

@@ -1,7 +1,7 @@
 #include "devices/virtio/virtqueue.h"
 
-#include "migration/state.h"
-#include "vmm/guest_mem.h"
+#include "core/state.h"
+#include "core/guest_mem.h"
 
 #include <linux/virtio_ring.h>
 #include <string.h>

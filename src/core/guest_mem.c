@@ -1,6 +1,5 @@
-#include "vmm/guest_mem.h"
+#include "core/guest_mem.h"
 
-#include "arch/x86/layout.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -17,11 +16,12 @@
 
 unsigned guest_mem_layout(uint64_t ram_size, struct guest_mem_region *out)
 {
-    uint64_t low = ram_size < LAYOUT_MMIO_HOLE_START ? ram_size : LAYOUT_MMIO_HOLE_START;
+    uint64_t low = ram_size < GUEST_MEM_HOLE_START ? ram_size : GUEST_MEM_HOLE_START;
     out[0] = (struct guest_mem_region){ .gpa = 0, .size = low, .offset = 0 };
     if (ram_size <= low)
         return 1;
-    out[1] = (struct guest_mem_region){ .gpa = LAYOUT_4G, .size = ram_size - low, .offset = low };
+    out[1] = (struct guest_mem_region){ .gpa = GUEST_MEM_HIGH_START, .size = ram_size - low,
+                                        .offset = low };
     return 2;
 }
 

@@ -1,9 +1,7 @@
 /* Everything the user asked for, as parsed from the command line. The VM is
  * built from this alone. */
-#ifndef KVMBOX_VMM_CONFIG_H
-#define KVMBOX_VMM_CONFIG_H
-
-#include "vmm/cpuid.h"
+#ifndef KVMBOX_CORE_CONFIG_H
+#define KVMBOX_CORE_CONFIG_H
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -45,6 +43,14 @@ struct net_config {
 
 /* Which device gets the terminal's input (output goes to stdout from all). */
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+
+#define CPU_FEATURE_MAX 64
+
+/* --cpu-filter: CPUID features to hide (vmm/cpuid.c names them and
+ * applies the filter). */
+struct cpu_filter {
+    bool hide[CPU_FEATURE_MAX];   /* indexed like cpu_feature_name() */
+};
 
 struct vm_config {
     const char *kernel;

@@ -1,4 +1,4 @@
-#include "migration/state.h"
+#include "core/state.h"
 
 #include "util/grow.h"
 

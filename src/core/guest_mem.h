@@ -2,8 +2,8 @@
  * around the 32-bit MMIO hole. Every access the VMM or a device makes on
  * behalf of the guest goes through these bounds-checked helpers, so a
  * hostile guest address or length can never reach outside guest RAM. */
-#ifndef KVMBOX_VMM_GUEST_MEM_H
-#define KVMBOX_VMM_GUEST_MEM_H
+#ifndef KVMBOX_CORE_GUEST_MEM_H
+#define KVMBOX_CORE_GUEST_MEM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,6 +42,12 @@ struct guest_mem {
     unsigned nregions;
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 };
+
+/* Where RAM lies in guest-physical space: below a hole for 32-bit MMIO
+ * (PCI BARs, IOAPIC, LAPIC) and from 4 GiB up. Defined here, where RAM is
+ * laid out; arch/x86/layout.h places the rest of the machine around it. */
+#define GUEST_MEM_HOLE_START 0xc0000000ULL
+#define GUEST_MEM_HIGH_START 0x100000000ULL
 
 /* Computes the RAM regions for ram_size bytes: everything below the MMIO
  * hole, the rest from 4 GiB up. Pure; used by e820 and unit tests. */

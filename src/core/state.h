@@ -1,8 +1,8 @@
 /* The VM state model: devices and vCPUs write their state as named,
  * versioned sections of little-endian fields, and read it back. Snapshot and
  * live migration stream these sections; nothing else knows their layout. */
-#ifndef KVMBOX_MIGRATION_STATE_H
-#define KVMBOX_MIGRATION_STATE_H
+#ifndef KVMBOX_CORE_STATE_H
+#define KVMBOX_CORE_STATE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* An address bus: port I/O or MMIO ranges claimed by devices. The vCPU exit
  * dispatcher looks an access up here; devices never see KVM. */
-#ifndef KVMBOX_VMM_BUS_H
-#define KVMBOX_VMM_BUS_H
+#ifndef KVMBOX_CORE_BUS_H
+#define KVMBOX_CORE_BUS_H
 
 #include <pthread.h>
 #include <stdatomic.h>
