@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "vmm/console.h"
 #include "vmm/console_out.h"
+#include "vmm/event_loop.h"
 #include "core/guest_mem.h"
 #include "vmm/irq.h"
 #include "vmm/run_state.h"
@@ -46,6 +47,7 @@ struct vm {
     size_t run_size;          /* size of each vCPU's kvm_run mapping */
     struct console console;
     struct console_out console_out;   /* the guest's output, to stdout */
+    struct event_loop loop;           /* the main thread's fds (vm_run.c) */
 
     /* Stopping: the first request sets reason and status; wake_fd (an
      * eventfd) wakes the main loop, which then stops every vCPU. */

@@ -71,38 +71,60 @@ static void handle_input(struct vm *vm)
     }
 }
 
+/* The main loop's sources: the wake eventfd (stop requests, console room
+ * again), the signalfd, and stdin. */
+static void wake_ready(void *ctx, short revents)
+{
+    (void)revents;
+    struct vm *vm = ctx;
+    uint64_t v;
+    if (read(vm->wake_fd, &v, sizeof v) < 0) {
+        /* spurious wake: the loop re-checks everything */
+    }
+}
+
+struct signal_source {
+    struct vm *vm;
+    int fd;
+};
+
+static void signal_ready(void *ctx, short revents)
+{
+    (void)revents;
+    struct signal_source *s = ctx;
+    handle_signal(s->vm, s->fd);
+}
+
+/* Read stdin only when the guest can take it: flow control instead of a
+ * buffer that grows without bound. */
+static short stdin_want(void *ctx)
+{
+    struct vm *vm = ctx;
+    return vm->console.in_fd >= 0 && feed_guest(vm) && guest_can_receive(vm) ? POLLIN : 0;
+}
+
+static void stdin_ready(void *ctx, short revents)
+{
+    struct vm *vm = ctx;
+    if (revents & POLLNVAL)
+        vm->console.in_fd = -1;
+    else if (revents & (POLLIN | POLLHUP | POLLERR))
+        handle_input(vm);
+}
+
 static void event_loop(struct vm *vm, int sig_fd)
 {
+    struct signal_source sigs = { vm, sig_fd };
+    event_loop_init(&vm->loop);
+    event_loop_add(&vm->loop, vm->wake_fd, NULL, wake_ready, vm);
+    event_loop_add(&vm->loop, sig_fd, NULL, signal_ready, &sigs);
+    if (vm->console.in_fd >= 0)
+        event_loop_add(&vm->loop, vm->console.in_fd, stdin_want, stdin_ready, vm);
     while (!atomic_load(&vm->stopping)) {
-        struct pollfd p[3] = {
-            { .fd = vm->wake_fd, .events = POLLIN },
-            { .fd = sig_fd, .events = POLLIN },
-            { .fd = -1, .events = POLLIN },
-        };
-        /* Read stdin only when the guest can take it: flow control instead
-         * of a buffer that grows without bound. */
-        if (vm->console.in_fd >= 0 && feed_guest(vm) && guest_can_receive(vm))
-            p[2].fd = vm->console.in_fd;
-        if (poll(p, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+        if (event_loop_poll(&vm->loop, -1) < 0) {
             log_error("poll: %s", strerror(errno));
             vm_request_stop(vm, VM_STOP_ERROR, 1);
             break;
-        }
-        if (p[0].revents) {
-            uint64_t v;
-            if (read(vm->wake_fd, &v, sizeof v) < 0) {
-                /* spurious wake: the loop re-checks everything */
-            }
-        }
-        if (p[1].revents)
-            handle_signal(vm, sig_fd);
-        if (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
-            if (p[2].revents & POLLNVAL)
-                vm->console.in_fd = -1;
-            else
-                handle_input(vm);
         }
     }
 }
