@@ -467,18 +467,53 @@ static int blk_activate(void *dev)
                                    b->uring ? b->ring_efd : -1);
 }
 
+/* Waits for every operation in flight (which still writes into guest
+ * memory) and completes it: returned to the driver with `push`, only
+ * accounted for without (a reset forgets the queue). */
+static void wait_in_flight(struct blk *b, bool push)
+{
+    if (!b->uring)
+        return;
+    /* What serve prepared and a failed submit left behind goes now. */
+    if (io_uring_sq_ready(&b->ring))
+        io_uring_submit(&b->ring);
+    while (b->nfree < BLK_QUEUE_SIZE) {
+        struct io_uring_cqe *cqe;
+        int ret = io_uring_wait_cqe(&b->ring, &cqe);
+        if (ret == -EINTR)
+            continue;
+        if (ret < 0) {
+            log_warn("virtio-blk: %s: waiting for I/O in flight: %s", b->cfg.path, strerror(-ret));
+            break;
+        }
+        complete(b, push);
+    }
+}
+
 static void blk_reset(void *dev)
 {
     struct blk *b = dev;
     worker_stop(&b->worker);
-    /* Operations in flight still write into guest memory: wait for them
-     * before the queue is forgotten. */
-    while (b->uring && b->nfree < BLK_QUEUE_SIZE) {
-        struct io_uring_cqe *cqe;
-        if (io_uring_wait_cqe(&b->ring, &cqe) < 0)
-            break;
-        complete(b, false);
-    }
+    wait_in_flight(b, false);
+}
+
+/* The VM's pause, on the worker before it parks: every request taken from
+ * the ring is completed, in the used ring and notified; what the driver
+ * posted but the worker has not taken stays in the avail ring. Run on the
+ * worker because the io_uring's completions are this thread's task work
+ * (cooperative task running). */
+static void blk_quiesce(void *dev) { wait_in_flight(dev, true); }
+
+static void blk_pause(void *dev)
+{
+    struct blk *b = dev;
+    worker_pause(&b->worker, blk_quiesce);
+}
+
+static void blk_resume(void *dev)
+{
+    struct blk *b = dev;
+    worker_resume(&b->worker);
 }
 
 static void blk_config_read(void *dev, unsigned off, uint8_t *data, unsigned len)
@@ -510,6 +545,8 @@ static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .activate = blk_activate,
     .reset = blk_reset,
+    .pause = blk_pause,
+    .resume = blk_resume,
     .destroy = blk_destroy,
 };
 

@@ -30,6 +30,7 @@ struct virtio_console {
      * forgets the queues under the transport's lock). */
     pthread_mutex_t rx_lock;
     bool rx_active;
+    bool rx_paused;                  /* the VM is paused: take no input */
     bool rx_starved;                 /* input was refused for lack of buffers */
 };
 
@@ -74,8 +75,8 @@ static void console_event(void *dev, unsigned queue)
  * kick when it adds one. Called with rx_lock held. */
 static bool rx_ready_locked(struct virtio_console *con)
 {
-    if (!con->rx_active)
-        return false;
+    if (!con->rx_active || con->rx_paused)
+        return false;                /* the main loop holds input back */
     struct virtq *vq = virtio_pci_queue(con->vp, RXQ);
     if (vq->broken || !vq->ready)
         return false;
@@ -140,13 +141,18 @@ static void console_config_write(void *dev, unsigned offset, const uint8_t *data
 static int console_activate(void *dev)
 {
     struct virtio_console *con = dev;
+    /* Activated while the VM is paused (a state load; vp->paused is the
+     * transport lock's, held here): input stays refused until the resume,
+     * which wakes the main loop then. */
+    bool paused = con->vp->paused;
     pthread_mutex_lock(&con->rx_lock);
     con->rx_active = true;
+    con->rx_paused = paused;
     con->rx_starved = true;          /* the main loop may be holding input */
     pthread_mutex_unlock(&con->rx_lock);
     int ret = virtio_pci_start_worker(con->vp, &con->worker, "virtio-console", console_event, con,
                                       -1);
-    if (con->rx_space)
+    if (con->rx_space && !paused)
         con->rx_space(con->rx_ctx);
     return ret;
 }
@@ -158,6 +164,33 @@ static void console_reset(void *dev)
     pthread_mutex_lock(&con->rx_lock);
     con->rx_active = false;
     pthread_mutex_unlock(&con->rx_lock);
+}
+
+static void set_rx_paused(struct virtio_console *con, bool paused)
+{
+    pthread_mutex_lock(&con->rx_lock);
+    con->rx_paused = paused;
+    pthread_mutex_unlock(&con->rx_lock);
+}
+
+/* The VM's pause: input is refused from here on (a receive under way
+ * finishes first: it holds rx_lock), then the worker parks. Transmit is
+ * served whole on the worker, so there is nothing in flight to finish. */
+static void console_pause(void *dev)
+{
+    struct virtio_console *con = dev;
+    set_rx_paused(con, true);
+    worker_pause(&con->worker, NULL);
+}
+
+static void console_resume(void *dev)
+{
+    struct virtio_console *con = dev;
+    worker_resume(&con->worker);
+    set_rx_paused(con, false);
+    /* Input held back meanwhile flows again. */
+    if (con->rx_space)
+        con->rx_space(con->rx_ctx);
 }
 
 static void console_destroy(void *dev)
@@ -178,6 +211,8 @@ static const struct virtio_dev_ops console_ops = {
     .config_write = console_config_write,
     .activate = console_activate,
     .reset = console_reset,
+    .pause = console_pause,
+    .resume = console_resume,
     .destroy = console_destroy,
 };
 

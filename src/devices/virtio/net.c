@@ -1,6 +1,7 @@
 #include "devices/virtio/net.h"
 
 #include "devices/net/backend.h"
+#include "devices/thread_gate.h"
 #include "devices/virtio/virtio_pci.h"
 #include "util/log.h"
 
@@ -9,7 +10,6 @@
 #include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define NET_QUEUE_SIZE 256
@@ -23,9 +23,13 @@ struct nic {
     struct virtio_pci *vp;
     struct net_backend *be;
     uint8_t mac[6];
+    /* Its own thread, not a virtio_worker: slirp hands over a different
+     * set of fds and a timeout on every round (poll_fill), which an epoll
+     * set fixed at start cannot follow. Stop, pause and resume go through
+     * the same thread_gate as the workers'. */
     pthread_t thread;
     bool running;
-    int stop_fd;
+    struct thread_gate gate;
     struct virtq_chain tx_chain, rx_chain;
     struct pollfd poll[NET_POLL_MAX];
 };
@@ -89,12 +93,11 @@ static void drain(int fd)
         ;
 }
 
-static void *nic_thread(void *opaque)
+static void nic_loop(struct nic *n)
 {
-    struct nic *n = opaque;
     for (;;) {
         struct pollfd *p = n->poll;
-        p[0] = (struct pollfd){ .fd = n->stop_fd, .events = POLLIN };
+        p[0] = (struct pollfd){ .fd = n->gate.fd, .events = POLLIN };
         p[1] = (struct pollfd){ .fd = virtio_pci_kick_fd(n->vp, RXQ), .events = POLLIN };
         p[2] = (struct pollfd){ .fd = virtio_pci_kick_fd(n->vp, TXQ), .events = POLLIN };
         int timeout = -1;
@@ -105,8 +108,15 @@ static void *nic_thread(void *opaque)
             log_error("virtio-net: poll: %s", strerror(errno));
             break;
         }
-        if (p[0].revents)
-            break;
+        if (p[0].revents) {
+            /* Paused: parked here, the backend's fds unread (frames wait
+             * in the TAP or slirp) and nothing delivered or sent. After
+             * the resume a fresh round polls again; kicks seen in this
+             * one are still pending in their eventfds. */
+            if (thread_gate_serve(&n->gate))
+                break;
+            continue;
+        }
         if (p[1].revents)
             drain(p[1].fd);          /* new receive buffers: the next round uses them */
         if (p[2].revents) {
@@ -115,6 +125,13 @@ static void *nic_thread(void *opaque)
         }
         n->be->ops->poll_done(n->be, p + 3, nb);
     }
+}
+
+static void *nic_thread(void *opaque)
+{
+    struct nic *n = opaque;
+    nic_loop(n);
+    thread_gate_exit(&n->gate);      /* a pause now returns at once */
     return NULL;
 }
 
@@ -122,9 +139,9 @@ static int nic_activate(void *dev)
 {
     struct nic *n = dev;
     n->be->ops->set_offloads(n->be, virtio_pci_driver_features(n->vp));
-    drain(n->stop_fd);
-    if (pthread_create(&n->thread, NULL, nic_thread, n) != 0) {
+    if (thread_gate_init(&n->gate) < 0 || pthread_create(&n->thread, NULL, nic_thread, n) != 0) {
         log_error("virtio-net: cannot start its thread");
+        thread_gate_destroy(&n->gate);
         return -1;
     }
     pthread_setname_np(n->thread, "virtio-net");
@@ -137,11 +154,26 @@ static void nic_reset(void *dev)
     struct nic *n = dev;
     if (!n->running)
         return;
-    uint64_t one = 1;
-    if (write(n->stop_fd, &one, sizeof one) < 0)
-        log_warn("virtio-net: cannot stop its thread: %s", strerror(errno));
+    thread_gate_stop(&n->gate);
     pthread_join(n->thread, NULL);
+    thread_gate_destroy(&n->gate);
     n->running = false;
+}
+
+/* The VM's pause: returns once the thread is parked. A frame is sent or
+ * delivered whole within a round, so nothing is left in flight. */
+static void nic_pause(void *dev)
+{
+    struct nic *n = dev;
+    if (n->running)
+        thread_gate_pause(&n->gate, NULL, NULL);
+}
+
+static void nic_resume(void *dev)
+{
+    struct nic *n = dev;
+    if (n->running)
+        thread_gate_resume(&n->gate);
 }
 
 static void nic_config_read(void *dev, unsigned offset, uint8_t *data, unsigned len)
@@ -157,8 +189,6 @@ static void nic_destroy(void *dev)
     struct nic *n = dev;
     if (n->be)
         n->be->ops->close(n->be);
-    if (n->stop_fd >= 0)
-        close(n->stop_fd);
     free(n);
 }
 
@@ -172,6 +202,8 @@ static const struct virtio_dev_ops nic_ops = {
     .config_read = nic_config_read,
     .activate = nic_activate,
     .reset = nic_reset,
+    .pause = nic_pause,
+    .resume = nic_resume,
     .destroy = nic_destroy,
 };
 
@@ -187,9 +219,9 @@ struct virtio_pci *virtio_net_create(struct pci_host *bus, struct net_backend *b
     be->deliver = deliver;
     be->nic = n;
     memcpy(n->mac, mac, sizeof n->mac);
-    n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    n->gate.fd = -1;
     uint64_t features = be->features | (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS);
-    if (n->stop_fd < 0 || !(n->vp = virtio_pci_create(bus, &nic_ops, n, features))) {
+    if (!(n->vp = virtio_pci_create(bus, &nic_ops, n, features))) {
         nic_destroy(n);
         return NULL;
     }

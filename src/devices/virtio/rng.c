@@ -54,6 +54,18 @@ static void rng_reset(void *dev)
     worker_stop(&r->worker);
 }
 
+static void rng_pause(void *dev)
+{
+    struct rng *r = dev;
+    worker_pause(&r->worker, NULL);  /* each request is served whole, synchronously */
+}
+
+static void rng_resume(void *dev)
+{
+    struct rng *r = dev;
+    worker_resume(&r->worker);
+}
+
 static void rng_destroy(void *dev) { free(dev); }
 
 static const struct virtio_dev_ops rng_ops = {
@@ -64,6 +76,8 @@ static const struct virtio_dev_ops rng_ops = {
     .queue_size = RNG_QUEUE_SIZE,
     .activate = rng_activate,
     .reset = rng_reset,
+    .pause = rng_pause,
+    .resume = rng_resume,
     .destroy = rng_destroy,
 };
 

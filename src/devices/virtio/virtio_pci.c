@@ -190,6 +190,10 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
     if (ok && vp->ops->activate && vp->ops->activate(vp->dev) < 0)
         ok = false;
     vp->active = ok;
+    /* Started while the VM is paused (a state load): it stays quiet until
+     * the resume like every other device. */
+    if (ok && vp->paused && vp->ops->pause)
+        vp->ops->pause(vp->dev);
     if (!ok)
         status_add(vp, VIRTIO_CONFIG_S_NEEDS_RESET);
 }
@@ -554,6 +558,33 @@ static int vp_load(void *opaque, struct state_reader *r)
 
 static void vp_destroy(void *opaque) { virtio_pci_destroy(opaque); }
 
+/* The VM's pause and resume. Taken under `lock` so that they are ordered
+ * against an activation or a reset (a state load). Holding it while the
+ * device's thread acknowledges is safe for the same reason a reset may
+ * join that thread under it: device threads never take it. It is free
+ * here because the VMM parks the vCPUs first, and a parked vCPU is
+ * outside any bus access; the pausing thread holds no device lock. */
+static void vp_pause(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    pthread_mutex_lock(&vp->lock);
+    if (!vp->paused && vp->active && vp->ops->pause)
+        vp->ops->pause(vp->dev);
+    vp->paused = true;
+    pthread_mutex_unlock(&vp->lock);
+}
+
+static void vp_resume(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    pthread_mutex_lock(&vp->lock);
+    if (vp->paused && vp->active && vp->ops->resume)
+        vp->ops->resume(vp->dev);
+    vp->paused = false;
+    pthread_mutex_unlock(&vp->lock);
+}
+
 const struct device_ops virtio_pci_device_ops = {
     .name = "virtio-pci", .save = vp_save, .load = vp_load, .destroy = vp_destroy,
+    .pause = vp_pause, .resume = vp_resume,
 };

@@ -70,6 +70,7 @@ struct virtio_pci {
     bool kick_bound[VIRTIO_MAX_QUEUES];
     uint64_t notify_base;            /* where the notify region is now */
     bool active;
+    bool paused;                     /* the VM is paused: a device activated now starts paused */
 };
 
 /* Creates the transport for a device with `features` (device-specific

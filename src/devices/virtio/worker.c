@@ -5,15 +5,14 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#define STOP_TAG UINT32_MAX
+#define GATE_TAG UINT32_MAX
 
 void worker_init(struct virtio_worker *w, const char *name, worker_fn fn, void *dev)
 {
     memset(w, 0, sizeof *w);
-    w->epfd = w->stop_fd = -1;
+    w->epfd = w->gate.fd = -1;
     w->fn = fn;
     w->dev = dev;
     w->name = name;
@@ -31,9 +30,8 @@ int worker_add_fd(struct virtio_worker *w, int fd, unsigned tag, bool is_eventfd
     return 0;
 }
 
-static void *worker_main(void *arg)
+static void *worker_loop(struct virtio_worker *w)
 {
-    struct virtio_worker *w = arg;
     for (;;) {
         struct epoll_event ev[WORKER_MAX_FDS + 1];
         int n = epoll_wait(w->epfd, ev, WORKER_MAX_FDS + 1, -1);
@@ -45,8 +43,13 @@ static void *worker_main(void *arg)
         }
         for (int i = 0; i < n; i++) {
             uint32_t tag = ev[i].data.u32;
-            if (tag == STOP_TAG)
-                return NULL;
+            if (tag == GATE_TAG) {
+                /* Parks here, outside fn, while paused; the other events
+                 * of this round are served after resume. */
+                if (thread_gate_serve(&w->gate))
+                    return NULL;
+                continue;
+            }
             if (w->drain[tag]) {
                 uint64_t count;
                 if (read(w->fds[tag], &count, sizeof count) < 0 && errno != EAGAIN)
@@ -57,14 +60,21 @@ static void *worker_main(void *arg)
     }
 }
 
+static void *worker_main(void *arg)
+{
+    struct virtio_worker *w = arg;
+    worker_loop(w);
+    thread_gate_exit(&w->gate);      /* a pause now returns at once */
+    return NULL;
+}
+
 int worker_start(struct virtio_worker *w)
 {
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w->epfd < 0 || w->stop_fd < 0)
+    if (w->epfd < 0 || thread_gate_init(&w->gate) < 0)
         goto fail;
-    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = STOP_TAG };
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0)
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = GATE_TAG };
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->gate.fd, &ev) < 0)
         goto fail;
     for (unsigned t = 0; t < w->nfds; t++) {
         if (!w->used[t])
@@ -86,19 +96,28 @@ fail:
 void worker_stop(struct virtio_worker *w)
 {
     if (w->running) {
-        uint64_t one = 1;
-        if (write(w->stop_fd, &one, sizeof one) < 0)
-            log_debug("%s: stop eventfd: %s", w->name, strerror(errno));
+        thread_gate_stop(&w->gate);
         pthread_join(w->thread, NULL);
         w->running = false;
     }
     if (w->epfd >= 0)
         close(w->epfd);
-    if (w->stop_fd >= 0)
-        close(w->stop_fd);
-    w->epfd = w->stop_fd = -1;
+    thread_gate_destroy(&w->gate);
+    w->epfd = -1;
     w->nfds = 0;
     memset(w->fds, 0, sizeof w->fds);
     memset(w->drain, 0, sizeof w->drain);
     memset(w->used, 0, sizeof w->used);
+}
+
+void worker_pause(struct virtio_worker *w, void (*quiesce)(void *dev))
+{
+    if (w->running)
+        thread_gate_pause(&w->gate, quiesce, w->dev);
+}
+
+void worker_resume(struct virtio_worker *w)
+{
+    if (w->running)
+        thread_gate_resume(&w->gate);
 }
