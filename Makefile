@@ -24,7 +24,9 @@ LDFLAGS += $(SANFLAGS)
 # needed for the header. liburing is linked statically (liburing-dev's
 # liburing.a): the few functions used cost less than loading one more
 # shared library into every VM (about 50 KiB of resident memory).
-LDLIBS  += -lpthread -l:liburing.a
+# The API's HTTP parser and JSON library, static for the same reason: only
+# what the API uses is linked, and a VM without --api-socket touches none.
+LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a
 
 # The VMM minus main(): unit tests link against this.
 LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
@@ -97,7 +99,8 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux \
-	    e2fsprogs libslirp-dev liburing-dev iproute2 clang libclang-rt-14-dev fio
+	    e2fsprogs libslirp-dev liburing-dev libhttp-parser-dev libjson-c-dev curl iproute2 \
+	    clang libclang-rt-14-dev fio
 
 # Boots the PVH test guest, which reports what it was given and resets
 # (kvmbox exits 0): the quickest way to see kvmbox work.

@@ -1,4 +1,5 @@
 /* kvmbox: a virtual machine monitor on /dev/kvm. */
+#include "api/api.h"
 #include "cli/options.h"
 #include "util/log.h"
 #include "util/stdfds.h"
@@ -51,8 +52,15 @@ static int cmd_run(int argc, char **argv)
 
     struct vm vm;
     int status = 1;
-    if (vm_create(&vm, &cfg) == 0)
-        status = vm_run(&vm);
+    struct api *api = NULL;
+    if (vm_create(&vm, &cfg) == 0) {
+        char why[512];
+        if ((cfg.api_path || cfg.api_fd) && !(api = api_start(&vm, why, sizeof why)))
+            log_error("%s", why);
+        else
+            status = vm_run(&vm);
+    }
+    api_stop(api);
     vm_destroy(&vm);
     fflush(stdout);
     return status;

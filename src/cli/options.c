@@ -14,6 +14,7 @@
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
     OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_TESTDEV,
+    OPT_API_SOCKET,
 };
 
 static const struct option long_opts[] = {
@@ -24,6 +25,7 @@ static const struct option long_opts[] = {
     { "cpus", required_argument, NULL, OPT_CPUS },
     { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
     { "testdev", no_argument, NULL, OPT_TESTDEV },
+    { "api-socket", required_argument, NULL, OPT_API_SOCKET },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
@@ -52,6 +54,8 @@ void options_usage(FILE *out)
           "                     hugepages=on: in 2 MiB hugetlbfs pages (a multiple of 2M)\n"
           "  --cpus N           number of vCPUs (default 1)\n"
           "  --debug-exit       exit device at port 0xf4: writing V exits with (V<<1)|1\n"
+          "  --api-socket PATH  serve Cloud Hypervisor's REST API (HTTP on a Unix socket,\n"
+          "                     mode 0600); also path=PATH, or fd=N for one already bound\n"
           "  --testdev          QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017, MMIO at\n"
           "                     0xff000000), which kvm-unit-tests' ioapic/emulator use\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
@@ -331,6 +335,37 @@ static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, s
     return 0;
 }
 
+/* "PATH", "path=PATH" or "fd=N" (Cloud Hypervisor's forms). */
+static int parse_api_socket(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (!strncmp(arg, "fd=", 3)) {
+        const char *p = arg + 3;
+        unsigned long v = 0;
+        bool digits = *p != 0;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9' || v > 65535) {
+                digits = false;
+                break;
+            }
+            v = v * 10 + (unsigned long)(*p - '0');
+        }
+        if (!digits || v < 3 || v > 65535) {
+            snprintf(err, errlen, "--api-socket '%s': fd= takes a file descriptor number, 3 or more",
+                     arg);
+            return -1;
+        }
+        cfg->api_fd = (int)v;
+        return 0;
+    }
+    const char *path = !strncmp(arg, "path=", 5) ? arg + 5 : arg;
+    if (!*path || strchr(path, ',')) {
+        snprintf(err, errlen, "--api-socket '%s': expected PATH, path=PATH or fd=N", arg);
+        return -1;
+    }
+    cfg->api_path = path;
+    return 0;
+}
+
 /* "path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]"; a bare FILE
  * is a path. */
 static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
@@ -533,7 +568,7 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     return 0;
 }
 
-#define NOPTS (OPT_TESTDEV - OPT_KERNEL + 1)
+#define NOPTS (OPT_API_SOCKET - OPT_KERNEL + 1)
 
 /* What each option's value looks like, for messages, and whether it may
  * be given more than once: --disk and --net add a device each time, and a
@@ -554,6 +589,7 @@ static const struct { const char *value; bool repeatable; } opt_info[NOPTS] = {
     [OPT_CONSOLE - OPT_KERNEL] = { "serial or virtio", false },
     [OPT_NET - OPT_KERNEL] = { "tap=IFNAME[,...] or user[,...]", true },
     [OPT_TESTDEV - OPT_KERNEL] = { NULL, true },
+    [OPT_API_SOCKET - OPT_KERNEL] = { "PATH, path=PATH or fd=N", false },
 };
 
 static bool is_long_option(const char *arg)
@@ -644,6 +680,10 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
             break;
         case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
         case OPT_TESTDEV: cfg->testdev = true; break;
+        case OPT_API_SOCKET:
+            if (parse_api_socket(optarg, cfg, err, errlen) < 0)
+                return OPTIONS_ERROR;
+            break;
         case OPT_CPU_FILTER:
             if (check_list("--cpu-filter", optarg, "feature name", err, errlen) < 0 ||
                 cpu_filter_parse(optarg, &cfg->cpu_filter, err, errlen) < 0)

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#define EVENT_LOOP_MAX 16
+#define EVENT_LOOP_MAX 48               /* the API's 32 clients and the VM's own */
 
 /* Which poll events to wait for on the source's fd this round; 0 leaves
  * the fd out of this poll. */

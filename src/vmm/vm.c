@@ -364,6 +364,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&vm->unpark, NULL);
     vm->state = VM_STATE_CREATED;
+    event_loop_init(&vm->loop);
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
     vm->host = (struct dev_host){

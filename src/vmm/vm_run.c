@@ -115,7 +115,8 @@ static void stdin_ready(void *ctx, short revents)
 static void event_loop(struct vm *vm, int sig_fd)
 {
     struct signal_source sigs = { vm, sig_fd };
-    event_loop_init(&vm->loop);
+    /* Others (the API) may have registered already: vm_create set the
+     * loop up. */
     event_loop_add(&vm->loop, vm->wake_fd, NULL, wake_ready, vm);
     event_loop_add(&vm->loop, sig_fd, NULL, signal_ready, &sigs);
     if (vm->console.in_fd >= 0)
@@ -127,6 +128,9 @@ static void event_loop(struct vm *vm, int sig_fd)
             break;
         }
     }
+    event_loop_remove(&vm->loop, vm->wake_fd);
+    event_loop_remove(&vm->loop, sig_fd);
+    event_loop_remove(&vm->loop, STDIN_FILENO);
 }
 
 /* Kicks every vCPU out of KVM_RUN and joins it. A vCPU that does not come

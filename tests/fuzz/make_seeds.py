@@ -139,3 +139,25 @@ dhcp += b"\x35\x01\x01\xff"                       # DHCPDISCOVER, end
 udp = struct.pack("!HHHH", 68, 67, 8 + len(dhcp), 0) + bytes(dhcp)
 put("fuzz_net_frame", "dhcp-discover",
     frame(b"\xff" * 6, 0x0800, ipv4(17, udp, dst=bytes([255, 255, 255, 255]))))
+
+
+# fuzz_http: [cut count (low 3 bits), cut positions...] then one client's
+# byte stream, sent in pieces split at the cuts.
+def http(stream, cuts=()):
+    return bytes([len(cuts)] + list(cuts)) + stream
+
+
+H = b"Host: localhost\r\n"
+put("fuzz_http", "get", http(b"GET /api/v1/vmm.ping HTTP/1.1\r\n" + H + b"\r\n"))
+put("fuzz_http", "put-with-body",
+    http(b"PUT /api/v1/vm.create HTTP/1.1\r\n" + H + b"Content-Type: application/json\r\n"
+         b"Content-Length: 27\r\n\r\n{\"cpus\":{\"boot_vcpus\":2}}\r\n", cuts=(20, 40)))
+put("fuzz_http", "pipelined",
+    http(b"PUT /api/v1/vm.boot HTTP/1.1\r\n" + H + b"\r\n"
+         b"GET /api/v1/vm.info HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n", cuts=(45,)))
+put("fuzz_http", "expect-continue",
+    http(b"PUT /api/v1/vm.create HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
+         b"Content-Length: 2\r\n\r\n{}", cuts=(255,)))
+put("fuzz_http", "chunked-head-http10",
+    http(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+         b"HEAD /y HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /z?q=1 HTTP/1.0\r\n\r\n"))

@@ -184,6 +184,12 @@ static void strict_errors(void **state)
         { { "--memory", "-512M" }, "is not a size" },
         { { "--memory", "" }, "--memory '': empty value (expected SIZE" },
         { { "--memory", "512M," }, "--memory '512M,': empty item" },
+        /* --api-socket: PATH, path=PATH or fd=N */
+        { { "--api-socket", "fd=x" }, "--api-socket 'fd=x': fd= takes a file descriptor number" },
+        { { "--api-socket", "fd=2" }, "3 or more" },
+        { { "--api-socket", "fd=" }, "fd= takes" },
+        { { "--api-socket", "path=" }, "expected PATH, path=PATH or fd=N" },
+        { { "--api-socket", "a,b" }, "expected PATH" },
         { { "--memory", "512M,size=1G" }, "--memory '512M,size=1G': the size is given twice" },
         { { "--memory", "1G,shared=on,shared=off" }, "shared= given twice" },
         { { "--memory", "shared=on,512M" }, "unexpected '512M'" },
