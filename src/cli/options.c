@@ -14,7 +14,7 @@
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
     OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_TESTDEV,
-    OPT_API_SOCKET,
+    OPT_API_SOCKET, OPT_EVENT_MONITOR,
 };
 
 static const struct option long_opts[] = {
@@ -26,6 +26,7 @@ static const struct option long_opts[] = {
     { "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
     { "testdev", no_argument, NULL, OPT_TESTDEV },
     { "api-socket", required_argument, NULL, OPT_API_SOCKET },
+    { "event-monitor", required_argument, NULL, OPT_EVENT_MONITOR },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
@@ -56,6 +57,8 @@ void options_usage(FILE *out)
           "  --debug-exit       exit device at port 0xf4: writing V exits with (V<<1)|1\n"
           "  --api-socket PATH  serve Cloud Hypervisor's REST API (HTTP on a Unix socket,\n"
           "                     mode 0600); also path=PATH, or fd=N for one already bound\n"
+          "  --event-monitor path=FILE|fd=N\n"
+          "                     a JSON line per VMM and VM state change (CH's events)\n"
           "  --testdev          QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017, MMIO at\n"
           "                     0xff000000), which kvm-unit-tests' ioapic/emulator use\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
@@ -335,8 +338,10 @@ static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, s
     return 0;
 }
 
-/* "PATH", "path=PATH" or "fd=N" (Cloud Hypervisor's forms). */
-static int parse_api_socket(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+/* "path=PATH" or "fd=N" (Cloud Hypervisor's forms), and a bare "PATH"
+ * where `bare_path` allows it. */
+static int parse_path_or_fd(const char *opt, const char *arg, bool bare_path, const char **path,
+                            int *fd, char *err, size_t errlen)
 {
     if (!strncmp(arg, "fd=", 3)) {
         const char *p = arg + 3;
@@ -350,20 +355,27 @@ static int parse_api_socket(const char *arg, struct vm_config *cfg, char *err, s
             v = v * 10 + (unsigned long)(*p - '0');
         }
         if (!digits || v < 3 || v > 65535) {
-            snprintf(err, errlen, "--api-socket '%s': fd= takes a file descriptor number, 3 or more",
+            snprintf(err, errlen, "%s '%s': fd= takes a file descriptor number, 3 or more", opt,
                      arg);
             return -1;
         }
-        cfg->api_fd = (int)v;
+        *fd = (int)v;
         return 0;
     }
-    const char *path = !strncmp(arg, "path=", 5) ? arg + 5 : arg;
-    if (!*path || strchr(path, ',')) {
-        snprintf(err, errlen, "--api-socket '%s': expected PATH, path=PATH or fd=N", arg);
+    bool keyed = !strncmp(arg, "path=", 5);
+    const char *p = keyed ? arg + 5 : arg;
+    if ((!keyed && !bare_path) || !*p || strchr(p, ',')) {
+        snprintf(err, errlen, "%s '%s': expected %spath=PATH or fd=N", opt, arg,
+                 bare_path ? "PATH, " : "");
         return -1;
     }
-    cfg->api_path = path;
+    *path = p;
     return 0;
+}
+
+static int parse_api_socket(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    return parse_path_or_fd("--api-socket", arg, true, &cfg->api_path, &cfg->api_fd, err, errlen);
 }
 
 /* "path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]"; a bare FILE
@@ -568,7 +580,7 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     return 0;
 }
 
-#define NOPTS (OPT_API_SOCKET - OPT_KERNEL + 1)
+#define NOPTS (OPT_EVENT_MONITOR - OPT_KERNEL + 1)
 
 /* What each option's value looks like, for messages, and whether it may
  * be given more than once: --disk and --net add a device each time, and a
@@ -590,6 +602,7 @@ static const struct { const char *value; bool repeatable; } opt_info[NOPTS] = {
     [OPT_NET - OPT_KERNEL] = { "tap=IFNAME[,...] or user[,...]", true },
     [OPT_TESTDEV - OPT_KERNEL] = { NULL, true },
     [OPT_API_SOCKET - OPT_KERNEL] = { "PATH, path=PATH or fd=N", false },
+    [OPT_EVENT_MONITOR - OPT_KERNEL] = { "path=FILE or fd=N", false },
 };
 
 static bool is_long_option(const char *arg)
@@ -682,6 +695,11 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
         case OPT_TESTDEV: cfg->testdev = true; break;
         case OPT_API_SOCKET:
             if (parse_api_socket(optarg, cfg, err, errlen) < 0)
+                return OPTIONS_ERROR;
+            break;
+        case OPT_EVENT_MONITOR:
+            if (parse_path_or_fd("--event-monitor", optarg, false, &cfg->event_path,
+                                 &cfg->event_fd, err, errlen) < 0)
                 return OPTIONS_ERROR;
             break;
         case OPT_CPU_FILTER:

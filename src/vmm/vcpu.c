@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -72,6 +73,10 @@ int vcpu_start(struct vcpu *v)
         return -1;
     }
     v->thread_started = true;
+    /* Cloud Hypervisor's thread names: libvirt finds vCPU threads by them. */
+    char name[16];
+    snprintf(name, sizeof name, "vcpu%u", v->id);
+    pthread_setname_np(v->thread, name);
     return 0;
 }
 

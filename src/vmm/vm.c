@@ -365,6 +365,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_cond_init(&vm->unpark, NULL);
     vm->state = VM_STATE_CREATED;
     event_loop_init(&vm->loop);
+    vm->events.fd = -1;
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
     vm->host = (struct dev_host){
@@ -375,6 +376,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     };
     console_init(&vm->console, -1);
     console_out_init(&vm->console_out, STDOUT_FILENO);
+
+    char why[512];
+    if (event_monitor_open(&vm->events, cfg->event_path, cfg->event_fd, why, sizeof why) < 0) {
+        log_error("%s", why);
+        return -1;
+    }
+    event_emit(&vm->events, "vmm", "starting");
 
     struct input_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
     enum kernel_format fmt;

@@ -9,6 +9,7 @@
 #include "vmm/console.h"
 #include "vmm/console_out.h"
 #include "vmm/event_loop.h"
+#include "vmm/events.h"
 #include "core/guest_mem.h"
 #include "vmm/irq.h"
 #include "vmm/run_state.h"
@@ -48,6 +49,7 @@ struct vm {
     struct console console;
     struct console_out console_out;   /* the guest's output, to stdout */
     struct event_loop loop;           /* the main thread's fds (vm_run.c) */
+    struct event_monitor events;      /* --event-monitor */
 
     /* Stopping: the first request sets reason and status; wake_fd (an
      * eventfd) wakes the main loop, which then stops every vCPU. */

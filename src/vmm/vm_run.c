@@ -173,6 +173,7 @@ int vm_run(struct vm *vm)
     if (console_out_start(&vm->console_out) < 0)
         vm_request_stop(vm, VM_STOP_ERROR, 1);
 
+    event_emit(&vm->events, "vm", "booting");
     pthread_mutex_lock(&vm->state_lock);
     vm->state = VM_STATE_RUNNING;
     pthread_mutex_unlock(&vm->state_lock);
@@ -184,12 +185,15 @@ int vm_run(struct vm *vm)
             break;
         }
     }
+    if (!atomic_load(&vm->stopping))
+        event_emit(&vm->events, "vm", "booted");
     event_loop(vm, sig_fd);
 
     pthread_mutex_lock(&vm->state_lock);    /* waits for a pause in progress to end */
     stop_vcpus(vm);
     vm->state = VM_STATE_SHUTDOWN;
     pthread_mutex_unlock(&vm->state_lock);
+    event_emit(&vm->events, "vm", "shutdown");
     /* The guest's last words reach stdout, unless nobody reads them. */
     console_out_stop(&vm->console_out, CONSOLE_FLUSH_MS);
     console_restore(&vm->console);
@@ -204,6 +208,7 @@ int vm_run(struct vm *vm)
         [VM_STOP_USER] = "stopped by the user", [VM_STOP_ERROR] = "error",
     };
     log_debug("VM stopped: %s, exit status %d", why[vm->stop_reason], vm->exit_status);
+    event_emit(&vm->events, "vmm", "shutdown");
     return vm->exit_status;
 }
 
@@ -242,6 +247,7 @@ void vm_destroy(struct vm *vm)
         close(vm->kvm_fd);
     if (vm->wake_fd >= 0)
         close(vm->wake_fd);
+    event_monitor_close(&vm->events);
     pthread_mutex_destroy(&vm->stop_lock);
     pthread_mutex_destroy(&vm->state_lock);
     pthread_mutex_destroy(&vm->pause_lock);

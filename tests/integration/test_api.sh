@@ -13,7 +13,8 @@ NAMES=("api: vmm.ping answers with the version and pid; the socket is mode 0600"
        "api: unknown endpoint 404, wrong method 400, errors are JSON arrays"
        "api: a second kvmbox on the same socket gets a clear error"
        "api: vmm.shutdown answers 200 and the process exits 0, removing its socket"
-       "api: a stale socket left by a dead kvmbox is replaced")
+       "api: a stale socket left by a dead kvmbox is replaced"
+       "events: --event-monitor has a JSON line per state change, in order; vCPU threads are named")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -38,7 +39,7 @@ check() {   # NAME CONDITION...
 }
 
 timeout -k 5 120 "$KVMBOX" run --kernel "$G/boot-pvh.elf" --cmdline spin --api-socket "$S" \
-    < /dev/null > "$TMP/out" 2> "$TMP/err" &
+    --event-monitor path="$TMP/events" < /dev/null > "$TMP/out" 2> "$TMP/err" &
 pid=$!
 for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.1; done
 
@@ -68,6 +69,7 @@ timeout -k 5 20 "$KVMBOX" run --kernel "$G/boot-pvh.elf" --cmdline spin --api-so
 rc2=$?
 check "${NAMES[5]}" eval '[ "$rc2" = 1 ] && grep -q "another kvmbox is serving this socket" "$TMP/err2"'
 
+threads=$(cat /proc/"$(pgrep -P $pid kvmbox)"/task/*/comm 2>/dev/null | tr '\n' ' ')
 api PUT vmm.shutdown; c1=$code
 wait $pid; rc=$?
 check "${NAMES[6]}" eval '[ "$c1" = 200 ] && [ "$rc" = 0 ] && [ ! -e "$S" ]'
@@ -82,3 +84,9 @@ c1=$code
 api PUT vmm.shutdown
 wait $pid; rc=$?
 check "${NAMES[7]}" eval '[ "$c1" = 200 ] && [ "$rc" = 0 ]'
+
+# The events of the first run, in order (two pauses: the second refused).
+events=$(sed -E 's/.*"source":"([a-z]+)","event":"([a-z]+)".*/\1:\2/' "$TMP/events" | tr '\n' ' ')
+want="vmm:starting vm:booting vm:booted vm:pausing vm:paused vm:resuming vm:resumed vm:shutdown vmm:shutdown "
+shape_ok=$(grep -cE '^\{"timestamp":\{"secs":[0-9]+,"nanos":[0-9]+\},"source":"vmm?","event":"[a-z]+","properties":null\}$' "$TMP/events")
+check "${NAMES[8]}" eval '[ "$events" = "$want" ] && [ "$shape_ok" = 9 ] && [[ $threads == *vcpu0* ]]'

@@ -190,6 +190,8 @@ static void strict_errors(void **state)
         { { "--api-socket", "fd=" }, "fd= takes" },
         { { "--api-socket", "path=" }, "expected PATH, path=PATH or fd=N" },
         { { "--api-socket", "a,b" }, "expected PATH" },
+        { { "--event-monitor", "events.log" }, "--event-monitor 'events.log': expected path=PATH or fd=N" },
+        { { "--event-monitor", "fd=1" }, "3 or more" },
         { { "--memory", "512M,size=1G" }, "--memory '512M,size=1G': the size is given twice" },
         { { "--memory", "1G,shared=on,shared=off" }, "shared= given twice" },
         { { "--memory", "shared=on,512M" }, "unexpected '512M'" },
