@@ -112,6 +112,71 @@ static json_object *config_json(const struct vm_config *c)
     return cfg;
 }
 
+/* ---- the devices, by the ids Cloud Hypervisor gives them ---- */
+
+/* One DeviceNode of CH's device tree: id, resources, parent, children,
+ * pci_bdf (kvmbox lists no resources). */
+static void add_node(json_object *tree, const char *id, const char *parent, const char *child,
+                     const char *bdf)
+{
+    json_object *n = json_object_new_object();
+    json_object_object_add(n, "id", json_object_new_string(id));
+    json_object_object_add(n, "resources", json_object_new_array());
+    json_object_object_add(n, "parent", parent ? json_object_new_string(parent) : NULL);
+    json_object *children = json_object_new_array();
+    if (child)
+        json_object_array_add(children, json_object_new_string(child));
+    json_object_object_add(n, "children", children);
+    json_object_object_add(n, "pci_bdf", bdf ? json_object_new_string(bdf) : NULL);
+    json_object_object_add(tree, id, n);
+}
+
+/* As CH builds it: a PCI device "_disk0" is the child of its transport's
+ * node "_virtio-pci-_disk0", which holds the PCI address. */
+static json_object *device_tree_json(const struct vm *vm)
+{
+    json_object *tree = json_object_new_object();
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct device *d = &vm->devices[i];
+        char bdf[32], pci_id[DEVICE_ID_MAX + 16];
+        if (!d->id[0])
+            continue;
+        if (d->ops->pci_bdf && d->ops->pci_bdf(d->dev, bdf, sizeof bdf)) {
+            snprintf(pci_id, sizeof pci_id, "_virtio-pci-%s", d->id);
+            add_node(tree, d->id, pci_id, NULL, NULL);
+            add_node(tree, pci_id, NULL, d->id, bdf);
+        } else {
+            add_node(tree, d->id, NULL, NULL, NULL);
+        }
+    }
+    return tree;
+}
+
+static void add_counter(void *ctx, const char *name, uint64_t value)
+{
+    json_object_object_add(ctx, name, json_object_new_uint64(value));
+}
+
+/* {"_disk0": {"read_bytes": N, ...}, "_net1": {"rx_bytes": N, ...}}: the
+ * devices that count something. */
+static void vm_counters(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    (void)req;
+    json_object *o = json_object_new_object();
+    for (unsigned i = 0; i < a->vm->ndevices; i++) {
+        const struct device *d = &a->vm->devices[i];
+        if (!d->id[0] || !d->ops->counters)
+            continue;
+        json_object *c = json_object_new_object();
+        d->ops->counters(d->dev, add_counter, c);
+        if (json_object_object_length(c))
+            json_object_object_add(o, d->id, c);
+        else
+            json_object_put(c);
+    }
+    respond_json(r, 200, o);
+}
+
 static void vm_info(struct api *a, const struct http_request *req, struct http_response *r)
 {
     (void)req;
@@ -119,6 +184,7 @@ static void vm_info(struct api *a, const struct http_request *req, struct http_r
     json_object_object_add(o, "config", config_json(a->vm->cfg));
     json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm_get_state(a->vm))));
     json_object_object_add(o, "memory_actual_size", json_object_new_int64((int64_t)a->vm->cfg->mem_size));
+    json_object_object_add(o, "device_tree", device_tree_json(a->vm));
     respond_json(r, 200, o);
 }
 
@@ -144,6 +210,17 @@ static void vm_resume_ep(struct api *a, const struct http_request *req, struct h
         r->status = 204;
 }
 
+static void vm_power_button_ep(struct api *a, const struct http_request *req,
+                               struct http_response *r)
+{
+    (void)req;
+    char err[256];
+    if (vm_power_button(a->vm, err, sizeof err) < 0)
+        error1(r, 500, err);
+    else
+        r->status = 204;
+}
+
 typedef void (*endpoint_fn)(struct api *a, const struct http_request *req, struct http_response *r);
 
 static const struct {
@@ -154,8 +231,10 @@ static const struct {
     { "vmm.ping", "GET", vmm_ping },
     { "vmm.shutdown", "PUT", vmm_shutdown },
     { "vm.info", "GET", vm_info },
+    { "vm.counters", "GET", vm_counters },
     { "vm.pause", "PUT", vm_pause_ep },
     { "vm.resume", "PUT", vm_resume_ep },
+    { "vm.power-button", "PUT", vm_power_button_ep },
 };
 
 static void handle(void *ctx, const struct http_request *req, struct http_response *r)

@@ -1,5 +1,6 @@
 /* kvmbox: a virtual machine monitor on /dev/kvm. */
 #include "api/api.h"
+#include "cli/ctl.h"
 #include "cli/options.h"
 #include "util/log.h"
 #include "util/stdfds.h"
@@ -20,6 +21,7 @@ static void usage(FILE *out)
           "\n"
           "commands:\n"
           "  run      boot a virtual machine (kvmbox run --help)\n"
+          "  ctl      drive a kvmbox that serves --api-socket (kvmbox ctl --help)\n"
           "\n"
           "  -h, --help     this help\n"
           "      --version  print the version\n", out);
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ctl"))
+        return ctl_main(argc - 1, argv + 1);
     log_error("unknown command '%s' (try kvmbox --help)", cmd);
     return 1;
 }

@@ -12,6 +12,7 @@
 #define PM1_CNT_SLP_TYP_SHIFT 10
 #define PM1_CNT_SLP_TYP_MASK 0x1c00
 #define PM1_STS_TMR 0x0001          /* the timer's bit 31 changed */
+#define PM1_STS_PWRBTN 0x0100       /* the power button was pressed (PM1_EN: its enable) */
 #define PM_TMR_OFFSET 8
 #define PM_TMR_MSB_SHIFT 31
 
@@ -21,6 +22,7 @@ struct acpi_pm {
     pthread_mutex_t lock;
     struct dev_clock clock;
     bool warned_sleep;
+    bool sci_level;                  /* what the SCI line is driven to */
     /* Timer ticks = ticks of the clock + tick_offset. Saved as the tick
      * count itself, never as a host time, so that the counter goes on from
      * where it was on whatever host and clock loads it. */
@@ -63,6 +65,17 @@ static void sync_tmr_sts(struct acpi_pm *pm)
         pm->sts |= PM1_STS_TMR;
         pm->tmr_epoch = epoch;
     }
+}
+
+/* The SCI (a level-triggered line) is up while an enabled event is
+ * pending and the OS has ACPI mode on: only the power button raises it
+ * (TMR_EN raises none, see sync_tmr_sts). Called with the lock held. */
+static void update_sci(struct acpi_pm *pm)
+{
+    bool level = (pm->cnt & PM1_CNT_SCI_EN) && (pm->sts & pm->en & PM1_STS_PWRBTN);
+    if (level != pm->sci_level && pm->host.set_irq)
+        pm->host.set_irq(pm->host.ctx, ACPI_PM_SCI_IRQ, level);
+    pm->sci_level = level;
 }
 
 static void put16(uint16_t *reg, uint64_t off, const uint8_t *data, unsigned len, bool w1c)
@@ -118,6 +131,7 @@ static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool 
     } else if (!is_write) {                   /* base+7: nothing */
         data[0] = 0;
     }
+    update_sci(pm);
     pthread_mutex_unlock(&pm->lock);
     /* Sleep states other than S5 are not offered (the DSDT names none);
      * a guest that asks anyway (kvm-unit-tests' s3 hard-codes SLP_TYP 1)
@@ -129,6 +143,15 @@ static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool 
         pm->host.request_stop(pm->host.ctx, VM_STOP_POWEROFF, 0);
     if (reset && pm->host.request_stop)
         pm->host.request_stop(pm->host.ctx, VM_STOP_RESET, 0);
+}
+
+void acpi_pm_power_button(void *dev)
+{
+    struct acpi_pm *pm = dev;
+    pthread_mutex_lock(&pm->lock);
+    pm->sts |= PM1_STS_PWRBTN;
+    update_sci(pm);
+    pthread_mutex_unlock(&pm->lock);
 }
 
 int acpi_pm_create(const struct dev_host *host, uint16_t base, uint8_t s5_typ, uint8_t reset_value,
@@ -149,7 +172,7 @@ int acpi_pm_create(const struct dev_host *host, uint16_t base, uint8_t s5_typ, u
         free(pm);
         return -1;
     }
-    *out = (struct device){ &acpi_pm_ops, pm };
+    *out = (struct device){ .ops = &acpi_pm_ops, .dev = pm };
     return 0;
 }
 
@@ -198,6 +221,7 @@ static int acpi_pm_load(void *dev, struct state_reader *r)
     pm->tick_offset = (int64_t)count - clock_ticks(pm);
     pm->counting = true;
     pm->tmr_epoch = count >> PM_TMR_MSB_SHIFT;
+    update_sci(pm);
     pthread_mutex_unlock(&pm->lock);
     return 0;
 }

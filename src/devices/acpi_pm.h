@@ -18,6 +18,13 @@
 int acpi_pm_create(const struct dev_host *host, uint16_t base, uint8_t s5_typ, uint8_t reset_value,
                    struct device *out);
 
+/* The SCI's interrupt line (the FADT and the MADT's override name it). */
+#define ACPI_PM_SCI_IRQ 9
+
+/* Presses the power button (a fixed feature): PWRBTN_STS, and the SCI if
+ * the OS enabled it; Linux then shuts down cleanly. Any thread. */
+void acpi_pm_power_button(void *dev);
+
 /* Unit tests: reads time from `clock` from now on; the timer restarts at 0. */
 void acpi_pm_set_clock(void *dev, const struct dev_clock *clock);
 

@@ -36,7 +36,7 @@ int debug_exit_create(const struct dev_host *host, struct device *out)
         free(d);
         return -1;
     }
-    *out = (struct device){ &debug_exit_ops, d };
+    *out = (struct device){ .ops = &debug_exit_ops, .dev = d };
     return 0;
 }
 

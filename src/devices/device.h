@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct bus;
 struct guest_mem;
@@ -51,6 +52,9 @@ struct dev_host {
     void *ctx;
 };
 
+/* Receives one of a device's counters (see device_ops.counters). */
+typedef void (*device_counter_fn)(void *ctx, const char *name, uint64_t value);
+
 struct device_ops {
     const char *name;   /* also the state section name */
     void (*save)(const void *dev, struct state_writer *w);
@@ -67,11 +71,47 @@ struct device_ops {
     void (*pause)(void *dev);
     /* Undoes pause: the device carries on where it stopped. */
     void (*resume)(void *dev);
+    /* The device's statistics (the API's vm.counters): calls emit once per
+     * counter, with Cloud Hypervisor's names (read_bytes, rx_frames, ...).
+     * Callable from any thread while the device runs: each value is read
+     * on its own (relaxed), not a snapshot of all of them together. NULL,
+     * or no call of emit: the device counts nothing. */
+    void (*counters)(const void *dev, device_counter_fn emit, void *ctx);
+    /* The device's PCI address as "0000:00:01.0" into buf (the API's
+     * device tree). Returns false, buf untouched, for a device that is not
+     * a PCI function. NULL: not on PCI. */
+    bool (*pci_bdf)(const void *dev, char *buf, size_t len);
 };
+
+/* For a counters op: emits n counters kept as relaxed atomics, values[i]
+ * under names[i]. */
+static inline void device_emit_counters(const uint64_t *values, const char *const *names,
+                                        unsigned n, device_counter_fn emit, void *ctx)
+{
+    for (unsigned i = 0; i < n; i++)
+        emit(ctx, names[i], __atomic_load_n(&values[i], __ATOMIC_RELAXED));
+}
+
+#define DEVICE_ID_MAX 16
 
 struct device {
     const struct device_ops *ops;
     void *dev;
+    /* Its name for the API, as Cloud Hypervisor names it ("_disk0",
+     * "_net1", "__rng", ...); set by whoever adds the device to the VM.
+     * Empty: a device the API does not list (buses, legacy chips). */
+    char id[DEVICE_ID_MAX];
 };
+
+/* Names d: `prefix` followed by `n` (n < 0: the prefix alone). Returns d,
+ * so that it fits where the device is added. */
+static inline struct device *device_name(struct device *d, const char *prefix, int n)
+{
+    if (n < 0)
+        snprintf(d->id, sizeof d->id, "%s", prefix);
+    else
+        snprintf(d->id, sizeof d->id, "%s%d", prefix, n);
+    return d;
+}
 
 #endif

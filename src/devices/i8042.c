@@ -294,7 +294,7 @@ struct i8042 *i8042_create(const struct dev_host *host, struct device *out)
         free(k);
         return NULL;
     }
-    *out = (struct device){ &i8042_ops, k };
+    *out = (struct device){ .ops = &i8042_ops, .dev = k };
     return k;
 }
 

@@ -389,7 +389,7 @@ struct rtc *rtc_create(const struct dev_host *host, uint64_t low_ram_end, uint64
         free(r);
         return NULL;
     }
-    *out = (struct device){ &rtc_ops, r };
+    *out = (struct device){ .ops = &rtc_ops, .dev = r };
     return r;
 }
 

@@ -303,7 +303,7 @@ struct serial *serial_create(const struct dev_host *host, uint16_t base, unsigne
         free(s);
         return NULL;
     }
-    *out = (struct device){ &serial_ops, s };
+    *out = (struct device){ .ops = &serial_ops, .dev = s };
     return s;
 }
 

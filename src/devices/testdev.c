@@ -110,7 +110,7 @@ int testdev_create(const struct dev_host *host, struct device *out)
             return -1;
         }
     }
-    *out = (struct device){ &testdev_ops, t };
+    *out = (struct device){ .ops = &testdev_ops, .dev = t };
     return 0;
 }
 

@@ -266,7 +266,8 @@ static int setup_pci_devices(struct vm *vm)
     for (unsigned i = 0; i < vm->cfg->ndisks; i++) {
         struct blk *b = vm->disks[i];
         vm->disks[i] = NULL;         /* the device owns it now, even on failure */
-        if (!virtio_blk_create(vm->pci, b, &d) || add_device(vm, &d) < 0)
+        if (!virtio_blk_create(vm->pci, b, &d) ||
+            add_device(vm, device_name(&d, "_disk", (int)i)) < 0)
             return -1;
     }
     for (unsigned i = 0; i < vm->cfg->nnets; i++) {
@@ -276,14 +277,17 @@ static int setup_pci_devices(struct vm *vm)
             memcpy(mac, nc->mac, sizeof mac);
         struct net_backend *be = vm->nets[i];
         vm->nets[i] = NULL;
-        if (!virtio_net_create(vm->pci, be, mac, &d) || add_device(vm, &d) < 0)
+        /* One counter for disks and NICs, as Cloud Hypervisor numbers them. */
+        if (!virtio_net_create(vm->pci, be, mac, &d) ||
+            add_device(vm, device_name(&d, "_net", (int)(vm->cfg->ndisks + i))) < 0)
             return -1;
     }
-    if (vm->cfg->rng && (!virtio_rng_create(vm->pci, &d) || add_device(vm, &d) < 0))
+    if (vm->cfg->rng &&
+        (!virtio_rng_create(vm->pci, &d) || add_device(vm, device_name(&d, "__rng", -1)) < 0))
         return -1;
     if (vm->cfg->console == CONSOLE_VIRTIO &&
         (!(vm->vcon = virtio_console_create(vm->pci, console_rx_space, vm, &d)) ||
-         add_device(vm, &d) < 0))
+         add_device(vm, device_name(&d, "__console", -1)) < 0))
         return -1;
     return 0;
 }
@@ -304,6 +308,7 @@ static int setup_devices(struct vm *vm)
     if (acpi_pm_create(&vm->host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d) < 0 ||
         add_device(vm, &d) < 0)
         goto fail;
+    vm->acpi_pm = d.dev;
     if (vm->cfg->debug_exit && (debug_exit_create(&vm->host, &d) < 0 || add_device(vm, &d) < 0))
         goto fail;
     if (vm->cfg->testdev && (testdev_create(&vm->host, &d) < 0 || add_device(vm, &d) < 0))

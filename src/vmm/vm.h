@@ -38,6 +38,7 @@ struct vm {
     struct device devices[VM_MAX_DEVICES];
     unsigned ndevices;
     struct serial *serial;
+    void *acpi_pm;                /* the PM1 block: the power button */
     struct virtio_console *vcon;  /* --console virtio: takes the terminal's input */
     struct pci_host *pci;
     struct blk *disks[CONFIG_MAX_DISKS];   /* opened, until handed to a device */
@@ -94,6 +95,9 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
 int vm_pause(struct vm *vm, char *err, size_t errlen);
 int vm_resume(struct vm *vm, char *err, size_t errlen);
 enum vm_state vm_get_state(struct vm *vm);
+/* The ACPI power button, pressed once (Linux shuts down cleanly); -1 with
+ * the reason unless the VM is running. */
+int vm_power_button(struct vm *vm, char *err, size_t errlen);
 /* For a vCPU thread that saw pause_requested: waits, parked, until resume
  * or stop. */
 void vm_vcpu_park(struct vm *vm);

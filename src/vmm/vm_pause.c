@@ -5,6 +5,7 @@
  * with acknowledgement are the models. */
 #include "vmm/vm.h"
 
+#include "devices/acpi_pm.h"
 #include "util/deadline.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
@@ -108,6 +109,18 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
     event_emit(&vm->events, "vm", "paused");
     log_debug("VM paused (%u vCPUs parked)", vm->nvcpus);
     return 0;
+}
+
+int vm_power_button(struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->state_lock);
+    bool running = vm->state == VM_STATE_RUNNING;
+    if (running)
+        acpi_pm_power_button(vm->acpi_pm);
+    pthread_mutex_unlock(&vm->state_lock);
+    if (!running)
+        snprintf(err, errlen, "cannot press the power button: the VM is not running");
+    return running ? 0 : -1;
 }
 
 int vm_resume(struct vm *vm, char *err, size_t errlen)

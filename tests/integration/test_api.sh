@@ -14,7 +14,8 @@ NAMES=("api: vmm.ping answers with the version and pid; the socket is mode 0600"
        "api: a second kvmbox on the same socket gets a clear error"
        "api: vmm.shutdown answers 200 and the process exits 0, removing its socket"
        "api: a stale socket left by a dead kvmbox is replaced"
-       "events: --event-monitor has a JSON line per state change, in order; vCPU threads are named")
+       "events: --event-monitor has a JSON line per state change, in order; vCPU threads are named"
+       "api: vm.power-button gives 204 while running, 500 while paused")
 if ! have_kvm; then
     for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
     exit 0
@@ -55,10 +56,14 @@ api GET vm.info; s1=$body
 api PUT vm.pause; c2=$code; b2=$body
 check "${NAMES[2]}" eval '[ "$c1" = 204 ] && [[ $s1 == *"\"state\":\"Paused\""* ]] && [ "$c2" = 500 ] && [[ $b2 == *"already paused"* ]]'
 
+api PUT vm.power-button; pb_paused=$code
 api PUT vm.resume; c1=$code
 api GET vm.info; s1=$body
 api PUT vm.resume; c2=$code
 check "${NAMES[3]}" eval '[ "$c1" = 204 ] && [[ $s1 == *"\"state\":\"Running\""* ]] && [ "$c2" = 500 ]'
+
+api PUT vm.power-button; pb_running=$code
+check "${NAMES[9]}" eval '[ "$pb_running" = 204 ] && [ "$pb_paused" = 500 ]'
 
 api GET vm.nonsense; c1=$code; b1=$body
 api GET vm.pause; c2=$code

@@ -154,6 +154,40 @@ static void pm_write16(struct fake_host *f, uint16_t port, uint16_t v)
     bus_access(&f->pio, port, b, 2, true);
 }
 
+/* The ACPI power button as a fixed feature: pressing it sets PWRBTN_STS
+ * and, once the OS has enabled it, raises the SCI (level, IRQ 9) until the
+ * OS clears the status. */
+static void power_button(void **state)
+{
+    (void)state;
+    struct fake_host f;
+    fake_host_init(&f, MB);
+    struct device d;
+    assert_int_equal(acpi_pm_create(&f.host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d), 0);
+    const uint16_t sts = ACPI_PM_BASE, en = ACPI_PM_BASE + 2;
+
+    /* Not enabled yet: the status is set, the SCI stays down. */
+    acpi_pm_power_button(d.dev);
+    assert_true(pm_read16(&f, sts) & 0x0100);
+    assert_false(f.irq[ACPI_PM_SCI_IRQ]);
+    /* The OS enables it: the pending press raises the SCI... */
+    pm_write16(&f, en, 0x0100);
+    assert_true(f.irq[ACPI_PM_SCI_IRQ]);
+    /* ...until it clears the status (write 1 to clear). */
+    pm_write16(&f, sts, 0x0100);
+    assert_false(pm_read16(&f, sts) & 0x0100);
+    assert_false(f.irq[ACPI_PM_SCI_IRQ]);
+    /* A second press: one more edge. */
+    unsigned edges = f.irq_edges[ACPI_PM_SCI_IRQ];
+    acpi_pm_power_button(d.dev);
+    assert_true(f.irq[ACPI_PM_SCI_IRQ]);
+    assert_int_equal(f.irq_edges[ACPI_PM_SCI_IRQ], edges + 1);
+    /* Nothing stops the VM by itself: the OS decides. */
+    assert_int_equal(f.stops, 0);
+    d.ops->destroy(d.dev);
+    fake_host_destroy(&f);
+}
+
 /* 3.579545 MHz from power-on, 32 bits wide, TMR_STS when bit 31 flips,
  * and a count that goes on across save and load onto another clock. */
 static void pm_timer_counts(void **state)
@@ -286,6 +320,7 @@ static void fadt_describes_pm_timer(void **state)
     assert_int_equal(get32(fadt + 76), ACPI_PM_TMR);        /* PM_TMR_BLK */
     assert_int_equal(fadt[91], 4);                          /* PM_TMR_LEN */
     assert_int_not_equal(get32(fadt + 112) & (1u << 8), 0); /* TMR_VAL_EXT: 32 bits */
+    assert_int_equal(get32(fadt + 112) & (1u << 4), 0);     /* PWR_BUTTON clear: fixed feature */
     const uint8_t *gas = fadt + 208;                        /* X_PM_TMR_BLK */
     assert_int_equal(gas[0], 1);                            /* system I/O */
     assert_int_equal(gas[1], 32);
@@ -712,6 +747,7 @@ int main(void)
         cmocka_unit_test(pm_timer_counts),
         cmocka_unit_test(pm_timer_host_clock),
         cmocka_unit_test(pm_sleep_other_than_s5),
+        cmocka_unit_test(power_button),
         cmocka_unit_test(fadt_describes_pm_timer),
         cmocka_unit_test(dsdt_has_pnp_devices),
         cmocka_unit_test(i8042_edge_per_byte),

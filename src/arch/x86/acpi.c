@@ -56,7 +56,7 @@ _Static_assert(offsetof(struct fadt, flags) == 112, "FADT layout");
 _Static_assert(offsetof(struct fadt, x_dsdt) == 140, "FADT layout");
 
 #define FADT_WBINVD (1u << 0)
-#define FADT_PWR_BUTTON (1u << 4)   /* no fixed-feature power button */
+#define FADT_PWR_BUTTON (1u << 4)   /* set: no fixed-feature power button */
 #define FADT_SLP_BUTTON (1u << 5)
 #define FADT_TMR_VAL_EXT (1u << 8)  /* the PM timer has 32 bits, not 24 */
 #define FADT_RESET_REG_SUP (1u << 10)
@@ -196,7 +196,9 @@ uint64_t acpi_build(struct guest_mem *gm, unsigned ncpus, const struct pci_layou
     f->p_lvl3_lat = 1001;   /* > 1000: no C3 */
     f->century = 0x32;
     f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042;
-    f->flags = FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP;
+    /* The power button is a fixed feature (PWRBTN_STS/EN in PM1a, the SCI):
+     * vm.power-button presses it. No sleep button. */
+    f->flags = FADT_WBINVD | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP;
     f->reset_reg = io_gas(ACPI_RESET_PORT, 1);
     f->reset_value = ACPI_RESET_VALUE;
     f->minor_version = 3;

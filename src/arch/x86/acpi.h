@@ -6,6 +6,8 @@
 #ifndef KVMBOX_ARCH_X86_ACPI_H
 #define KVMBOX_ARCH_X86_ACPI_H
 
+#include "devices/acpi_pm.h"
+
 #include <stdint.h>
 
 struct guest_mem;
@@ -19,7 +21,7 @@ struct pci_layout;
 #define ACPI_RESET_PORT (ACPI_PM_BASE + 6)
 #define ACPI_PM_TMR (ACPI_PM_BASE + 8)  /* where QEMU has it too (0x608) */
 #define ACPI_RESET_VALUE 0x01
-#define ACPI_SCI_IRQ 9
+#define ACPI_SCI_IRQ ACPI_PM_SCI_IRQ  /* devices/acpi_pm.h raises it */
 #define ACPI_S5_SLP_TYP 5              /* what the DSDT's \_S5 package says */
 
 struct acpi_header {

@@ -525,6 +525,6 @@ struct pci_host *pci_host_create(const struct dev_host *host, const struct pci_l
     pci_dev_init(&h->bridge, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE, CLASS_HOST_BRIDGE, 0,
                  HOST_BRIDGE_VENDOR, 0);
     pci_host_add(h, &h->bridge);
-    *out = (struct device){ &pci_host_ops, h };
+    *out = (struct device){ .ops = &pci_host_ops, .dev = h };
     return h;
 }

@@ -41,6 +41,7 @@
  * needs. The iovecs are the kernel's to read until then. */
 struct blk_slot {
     uint16_t head;
+    uint32_t type;                   /* VIRTIO_BLK_T_*, for the counters */
     uint8_t *status;
     uint32_t written;                /* the used length on success */
     int64_t expect;                  /* bytes the operation must move */
@@ -65,7 +66,15 @@ struct blk {
     struct blk_slot *slots;          /* BLK_QUEUE_SIZE of them */
     uint16_t free_slot[BLK_QUEUE_SIZE];
     unsigned nfree;
+    /* Reads and writes completed successfully (vm.counters), indexed by
+     * enum blk_stat: added to by the worker, read by the API's thread,
+     * both relaxed. */
+    uint64_t stats[4];
 };
+
+/* Reads, then writes (+1) of each. */
+enum blk_stat { STAT_READ_BYTES, STAT_WRITE_BYTES, STAT_READ_OPS, STAT_WRITE_OPS };
+static const char *const stat_names[] = { "read_bytes", "write_bytes", "read_ops", "write_ops" };
 
 static int rw_all(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write_);
 
@@ -282,6 +291,22 @@ static int discard_or_zero(struct blk *b, const struct blk_request *r)
     return 0;
 }
 
+/* Counts a read or write that completed successfully; other requests
+ * (flush, discard, get-id) are not counted, as Cloud Hypervisor does. */
+static void count(struct blk *b, uint32_t type, uint64_t bytes)
+{
+    if (type != VIRTIO_BLK_T_IN && type != VIRTIO_BLK_T_OUT)
+        return;
+    unsigned w = type == VIRTIO_BLK_T_OUT;
+    __atomic_fetch_add(&b->stats[STAT_READ_BYTES + w], bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&b->stats[STAT_READ_OPS + w], 1, __ATOMIC_RELAXED);
+}
+
+static void blk_counters(const void *dev, device_counter_fn emit, void *ctx)
+{
+    device_emit_counters(((const struct blk *)dev)->stats, stat_names, 4, emit, ctx);
+}
+
 /* The used length of a read: data and status. It is 32 bits; a longer
  * read saturates. */
 static uint32_t read_used_len(const struct blk_request *r)
@@ -310,9 +335,12 @@ static uint32_t execute(struct blk *b, enum blk_parse p)
             int ret = b->cfg.direct && !dio_aligned(b, r)
                           ? rw_bounce(b, r, write_)
                           : rw_all(b->fd, r->data, r->ndata, r->sector * BLK_SECTOR, write_);
-            if (ret < 0)
+            if (ret < 0) {
                 status = VIRTIO_BLK_S_IOERR;
-            else if (!write_)
+                break;
+            }
+            count(b, r->type, r->data_len);
+            if (!write_)
                 written = read_used_len(r);
             break;
         }
@@ -359,6 +387,7 @@ static bool submit(struct blk *b, const struct virtq_chain *c)
     uint16_t i = b->free_slot[--b->nfree];
     struct blk_slot *s = &b->slots[i];
     s->head = c->head;
+    s->type = r->type;
     s->status = r->status;
     s->written = r->type == VIRTIO_BLK_T_IN ? read_used_len(r) : 1;
     s->expect = rw ? (int64_t)r->data_len : 0;
@@ -408,6 +437,8 @@ static void complete(struct blk *b, bool push)
         if (!push)
             continue;
         *s->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        if (ok)
+            count(b, s->type, (uint64_t)s->expect);
         virtq_push(virtio_pci_queue(b->vp, 0), s->head, ok ? s->written : 1);
         pushed = true;
     }
@@ -548,6 +579,7 @@ static const struct virtio_dev_ops blk_ops = {
     .pause = blk_pause,
     .resume = blk_resume,
     .destroy = blk_destroy,
+    .counters = blk_counters,
 };
 
 struct virtio_pci *virtio_blk_create(struct pci_host *bus, struct blk *b, struct device *out)
@@ -563,6 +595,6 @@ struct virtio_pci *virtio_blk_create(struct pci_host *bus, struct blk *b, struct
         blk_close(b);
         return NULL;
     }
-    *out = (struct device){ &virtio_pci_device_ops, b->vp };
+    *out = (struct device){ .ops = &virtio_pci_device_ops, .dev = b->vp };
     return b->vp;
 }

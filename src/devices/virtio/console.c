@@ -231,6 +231,6 @@ struct virtio_console *virtio_console_create(struct pci_host *bus,
         console_destroy(con);
         return NULL;
     }
-    *out = (struct device){ &virtio_pci_device_ops, con->vp };
+    *out = (struct device){ .ops = &virtio_pci_device_ops, .dev = con->vp };
     return con;
 }

@@ -32,15 +32,37 @@ struct nic {
     struct thread_gate gate;
     struct virtq_chain tx_chain, rx_chain;
     struct pollfd poll[NET_POLL_MAX];
+    /* Frames and their bytes (without the virtio-net header) delivered to
+     * the guest and handed to the backend (vm.counters), indexed by enum
+     * nic_stat: added to by the NIC's thread, read by the API's, both
+     * relaxed. */
+    uint64_t stats[4];
 };
+
+/* Bytes then frames, for each direction. */
+enum nic_stat { STAT_RX = 0, STAT_TX = 2 };
+static const char *const stat_names[] = { "rx_bytes", "rx_frames", "tx_bytes", "tx_frames" };
+
+static void count(struct nic *n, enum nic_stat dir, uint64_t len)
+{
+    __atomic_fetch_add(&n->stats[dir], len, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&n->stats[dir + 1], 1, __ATOMIC_RELAXED);
+}
+
+static void nic_counters(const void *dev, device_counter_fn emit, void *ctx)
+{
+    device_emit_counters(((const struct nic *)dev)->stats, stat_names, 4, emit, ctx);
+}
 
 /* Guest to backend: the header and frame as the driver laid them out. */
 static uint32_t transmit(void *dev, const struct virtq_chain *c)
 {
     struct nic *n = dev;
     /* A runt or an oversized frame is dropped, as a NIC would. */
-    if (c->out_len >= NET_HDR_LEN + ETH_HLEN_MIN && c->out_len <= NET_HDR_LEN + NET_MAX_FRAME)
+    if (c->out_len >= NET_HDR_LEN + ETH_HLEN_MIN && c->out_len <= NET_HDR_LEN + NET_MAX_FRAME) {
         n->be->ops->send(n->be, c->out, c->nout, (size_t)c->out_len);
+        count(n, STAT_TX, c->out_len - NET_HDR_LEN);
+    }
     return 0;
 }
 
@@ -65,6 +87,7 @@ static bool deliver(void *dev, const struct virtio_net_hdr_v1 *hdr, const uint8_
         virtq_chain_write(&n->rx_chain, 0, &h, sizeof h);
         virtq_chain_write(&n->rx_chain, NET_HDR_LEN, frame, len);
         written = (uint32_t)(NET_HDR_LEN + len);
+        count(n, STAT_RX, len);
     }
     /* A frame larger than the buffer goes back as an empty buffer, which
      * the driver counts as a length error and drops. */
@@ -205,6 +228,7 @@ static const struct virtio_dev_ops nic_ops = {
     .pause = nic_pause,
     .resume = nic_resume,
     .destroy = nic_destroy,
+    .counters = nic_counters,
 };
 
 struct virtio_pci *virtio_net_create(struct pci_host *bus, struct net_backend *be,
@@ -225,6 +249,6 @@ struct virtio_pci *virtio_net_create(struct pci_host *bus, struct net_backend *b
         nic_destroy(n);
         return NULL;
     }
-    *out = (struct device){ &virtio_pci_device_ops, n->vp };
+    *out = (struct device){ .ops = &virtio_pci_device_ops, .dev = n->vp };
     return n->vp;
 }

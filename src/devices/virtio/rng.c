@@ -91,6 +91,6 @@ struct virtio_pci *virtio_rng_create(struct pci_host *bus, struct device *out)
         free(r);
         return NULL;
     }
-    *out = (struct device){ &virtio_pci_device_ops, r->vp };
+    *out = (struct device){ .ops = &virtio_pci_device_ops, .dev = r->vp };
     return r->vp;
 }

@@ -9,6 +9,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -584,7 +585,22 @@ static void vp_resume(void *opaque)
     pthread_mutex_unlock(&vp->lock);
 }
 
+static void vp_counters(const void *opaque, device_counter_fn emit, void *ctx)
+{
+    const struct virtio_pci *vp = opaque;
+    if (vp->ops->counters)
+        vp->ops->counters(vp->dev, emit, ctx);
+}
+
+/* Every device sits on bus 0 of segment 0, function 0 of its slot. */
+static bool vp_pci_bdf(const void *opaque, char *buf, size_t len)
+{
+    const struct virtio_pci *vp = opaque;
+    snprintf(buf, len, "0000:00:%02x.0", vp->pci.slot);
+    return true;
+}
+
 const struct device_ops virtio_pci_device_ops = {
     .name = "virtio-pci", .save = vp_save, .load = vp_load, .destroy = vp_destroy,
-    .pause = vp_pause, .resume = vp_resume,
+    .pause = vp_pause, .resume = vp_resume, .counters = vp_counters, .pci_bdf = vp_pci_bdf,
 };

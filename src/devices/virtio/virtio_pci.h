@@ -39,6 +39,8 @@ struct virtio_dev_ops {
     void (*save)(const void *dev, struct state_writer *w);
     int (*load)(void *dev, struct state_reader *r);
     void (*destroy)(void *dev);
+    /* Its statistics, as device_ops.counters (device.h). NULL: none. */
+    void (*counters)(const void *dev, device_counter_fn emit, void *ctx);
 };
 
 /* Locking: `lock` protects the common configuration (features, selects,
