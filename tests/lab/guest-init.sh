@@ -74,5 +74,14 @@ dmesg | grep -iE 'i8042|serio|input:|atkbd|psmouse|pm.timer|acpi_pm|tsc.deadline
 # What a test checks for: warnings that a VMM can cause.
 dmesg | grep -iE 'warn|unchecked msr|unknown msr|firmware bug|bad e820|rtc.*fail|keylock|acpi( bios)? (error|warning)|smpboot.*(fail|not respond)' |
     sed 's/^/KVMBOX-GUEST-LOG /'
+# kvmbox.ticks on the command line: 40 ticks, a quarter of a second apart,
+# for a test that pauses and resumes the VM meanwhile (no tick while
+# paused; all of them in the end).
+if grep -qw kvmbox.ticks /proc/cmdline; then
+    for i in $(seq 40); do
+        echo "KVMBOX-TICK $i $(cut -d' ' -f1 /proc/uptime)"
+        sleep 0.25
+    done
+fi
 echo "KVMBOX-GUEST-DONE"
 poweroff -f

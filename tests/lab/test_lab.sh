@@ -219,6 +219,35 @@ else
     echo "not ok - lab: \$name"; echo "#   status \$rc, tap offload bits '\$offloads'"
     tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
 fi
+
+# Pause and resume of the stock kernel through the API, with kvmbox ctl:
+# while paused the guest makes no progress (no tick), the VM says Paused,
+# and after resume the ticks go on to the last one and the guest powers
+# off as usual.
+name="stock kernel paused and resumed through the API (kvmbox ctl): no progress while paused"
+rm -f /tmp/api.sock
+timeout 90 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory 256M \
+    --api-socket /tmp/api.sock --cmdline "console=ttyS0 reboot=k panic=-1 kvmbox.ticks" \
+    > /tmp/out 2> /tmp/err < /dev/null &
+kpid=\$!
+for i in \$(seq 900); do grep -q "^KVMBOX-TICK 3 " /tmp/out && break; sleep 0.1; done
+./kvmbox ctl --api-socket /tmp/api.sock pause; prc=\$?
+sleep 0.5                            # output already on its way drains
+n1=\$(grep -c "^KVMBOX-TICK" /tmp/out)
+sleep 2
+n2=\$(grep -c "^KVMBOX-TICK" /tmp/out)
+state=\$(./kvmbox ctl --api-socket /tmp/api.sock info | grep -o Paused | head -n 1)
+./kvmbox ctl --api-socket /tmp/api.sock resume; rrc=\$?
+wait \$kpid; rc=\$?
+n3=\$(grep -c "^KVMBOX-TICK" /tmp/out)
+echo "# pause \$prc, ticks \$n1 then \$n2 while paused, state '\$state', resume \$rrc, \$n3 ticks in all"
+if [ \$prc -eq 0 ] && [ \$rrc -eq 0 ] && [ "\$n1" = "\$n2" ] && [ "\$state" = Paused ] &&
+   [ "\$n3" = 40 ] && [ \$rc -eq 0 ] && grep -q KVMBOX-GUEST-DONE /tmp/out; then
+    echo "ok - lab: \$name"
+else
+    echo "not ok - lab: \$name"; echo "#   status \$rc"
+    tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
+fi
 IN
 
 run_lab() {
