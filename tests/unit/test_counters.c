@@ -6,6 +6,7 @@
  * header (not dropped runts). Also the PCI address (device_ops.pci_bdf)
  * and a device with no counters (virtio-rng). */
 #include "fake_host.h"
+#include "pci_rig.h"
 #include "virtio_driver.h"
 #include "vq_driver.h"
 
@@ -40,17 +41,13 @@ struct rig {
 static struct rig *rig_new(void)
 {
     struct rig *r = test_calloc(1, sizeof *r);
-    fake_host_init(&r->f, 32 * MB);
-    r->h = pci_host_create(&r->f.host, &test_layout, &r->hostdev);
-    assert_non_null(r->h);
+    r->h = pci_rig_init(&r->f, &r->hostdev);
     return r;
 }
 
 static void rig_free(struct rig *r)
 {
-    r->dev.ops->destroy(r->dev.dev);
-    r->hostdev.ops->destroy(r->hostdev.dev);
-    fake_host_destroy(&r->f);
+    pci_rig_fini(&r->f, &r->hostdev, &r->dev);
     test_free(r);
 }
 

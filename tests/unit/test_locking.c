@@ -6,6 +6,7 @@
  * here would hang, so every test runs under an alarm that turns a hang
  * into a failure. */
 #include "fake_host.h"
+#include "pci_rig.h"
 #include "virtio_driver.h"
 #include "vq_driver.h"
 
@@ -47,9 +48,7 @@ static struct rig *rig_new(void)
     signal(SIGALRM, on_alarm);
     alarm(HANG_LIMIT_S);
     struct rig *r = test_calloc(1, sizeof *r);
-    fake_host_init(&r->f, 32 * MB);
-    r->h = pci_host_create(&r->f.host, &test_layout, &r->hostdev);
-    assert_non_null(r->h);
+    r->h = pci_rig_init(&r->f, &r->hostdev);
     r->vp = virtio_rng_create(r->h, &r->rngdev);
     assert_non_null(r->vp);
     for (unsigned p = cf8_read(&r->f, SLOT, PCI_CAP_PTR) & 0xff; p;
@@ -64,9 +63,7 @@ static struct rig *rig_new(void)
 
 static void rig_free(struct rig *r)
 {
-    r->rngdev.ops->destroy(r->rngdev.dev);
-    r->hostdev.ops->destroy(r->hostdev.dev);
-    fake_host_destroy(&r->f);
+    pci_rig_fini(&r->f, &r->hostdev, &r->rngdev);
     test_free(r);
     alarm(0);
 }

@@ -7,6 +7,7 @@
  * pause, destroy while paused, a device activated while paused. A hang is
  * the likely failure, so every test runs under an alarm. */
 #include "fake_host.h"
+#include "pci_rig.h"
 #include "virtio_driver.h"
 #include "vq_driver.h"
 
@@ -66,17 +67,13 @@ static struct rig *rig_new(void)
 {
     arm_alarm();
     struct rig *r = test_calloc(1, sizeof *r);
-    fake_host_init(&r->f, 32 * MB);
-    r->h = pci_host_create(&r->f.host, &test_layout, &r->hostdev);
-    assert_non_null(r->h);
+    r->h = pci_rig_init(&r->f, &r->hostdev);
     return r;
 }
 
 static void rig_free(struct rig *r)
 {
-    r->dev.ops->destroy(r->dev.dev);
-    r->hostdev.ops->destroy(r->hostdev.dev);
-    fake_host_destroy(&r->f);
+    pci_rig_fini(&r->f, &r->hostdev, &r->dev);
     test_free(r);
     alarm(0);
 }

@@ -141,6 +141,20 @@ static uint32_t pm_timer(struct fake_host *f)
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+/* A fake host with the PM block at its usual ports. */
+static void pm_setup(struct fake_host *f, struct device *d)
+{
+    fake_host_init(f, MB);
+    assert_int_equal(acpi_pm_create(&f->host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, d), 0);
+}
+
+/* The device and the host, as every test here ends. */
+static void teardown(struct fake_host *f, struct device *d)
+{
+    d->ops->destroy(d->dev);
+    fake_host_destroy(f);
+}
+
 static uint16_t pm_read16(struct fake_host *f, uint16_t port)
 {
     uint8_t b[2];
@@ -161,9 +175,8 @@ static void power_button(void **state)
 {
     (void)state;
     struct fake_host f;
-    fake_host_init(&f, MB);
     struct device d;
-    assert_int_equal(acpi_pm_create(&f.host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d), 0);
+    pm_setup(&f, &d);
     const uint16_t sts = ACPI_PM_BASE, en = ACPI_PM_BASE + 2;
 
     /* Not enabled yet: the status is set, the SCI stays down. */
@@ -184,8 +197,7 @@ static void power_button(void **state)
     assert_int_equal(f.irq_edges[ACPI_PM_SCI_IRQ], edges + 1);
     /* Nothing stops the VM by itself: the OS decides. */
     assert_int_equal(f.stops, 0);
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 /* 3.579545 MHz from power-on, 32 bits wide, TMR_STS when bit 31 flips,
@@ -194,9 +206,8 @@ static void pm_timer_counts(void **state)
 {
     (void)state;
     struct fake_host f;
-    fake_host_init(&f, MB);
     struct device d;
-    assert_int_equal(acpi_pm_create(&f.host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d), 0);
+    pm_setup(&f, &d);
     struct test_clock c = { .ns = 5 * NS_PER_SEC };
     struct dev_clock dc = clock_of(&c);
     acpi_pm_set_clock(d.dev, &dc);
@@ -254,15 +265,13 @@ static void pm_timer_host_clock(void **state)
 {
     (void)state;
     struct fake_host f;
-    fake_host_init(&f, MB);
     struct device d;
-    assert_int_equal(acpi_pm_create(&f.host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d), 0);
+    pm_setup(&f, &d);
     uint32_t a = pm_timer(&f);
     nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
     uint32_t b = pm_timer(&f);
     assert_true(b - a > 0 && b - a < 0x80000000u);
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 /* S5 powers off; another sleep type (kvm-unit-tests' s3 writes SLP_TYP 1)
@@ -271,9 +280,8 @@ static void pm_sleep_other_than_s5(void **state)
 {
     (void)state;
     struct fake_host f;
-    fake_host_init(&f, MB);
     struct device d;
-    assert_int_equal(acpi_pm_create(&f.host, ACPI_PM_BASE, ACPI_S5_SLP_TYP, ACPI_RESET_VALUE, &d), 0);
+    pm_setup(&f, &d);
     pm_write16(&f, ACPI_PM1A_CNT, (1 << 10) | 0x2000);
     pm_write16(&f, ACPI_PM1A_CNT, (1 << 10) | 0x2000);  /* the message comes once */
     assert_int_equal(f.stops, 0);
@@ -281,8 +289,7 @@ static void pm_sleep_other_than_s5(void **state)
     pm_write16(&f, ACPI_PM1A_CNT, (ACPI_S5_SLP_TYP << 10) | 0x2000);
     assert_int_equal(f.stops, 1);
     assert_int_equal(f.stop, VM_STOP_POWEROFF);
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 /* ---- FADT and DSDT ---------------------------------------------------- */
@@ -465,8 +472,7 @@ static void i8042_edge_per_byte(void **state)
     assert_int_equal(pio_in(&f, 0x60), 0xfa);
     assert_int_equal(pio_in(&f, 0x60), 2);
     assert_int_equal(f.irq_edges[1], 3 + 3 + 2 + 3);  /* one per byte, every one */
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 /* The aux loopback (0xD3) that Linux's i8042_check_aux and MUX test use:
@@ -493,8 +499,7 @@ static void i8042_aux_loopback(void **state)
     assert_int_equal(pio_in(&f, 0x64) & 0x21, 0x21);
     assert_int_equal(pio_in(&f, 0x60), 0xa5);
     assert_int_equal(f.irq_edges[12], 1);
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 static void mouse_cmd(struct fake_host *f, uint8_t b)
@@ -628,8 +633,7 @@ static void rtc_update_in_progress(void **state)
         assert_true(++reads < 5000);
     while (cmos(&f, 0x0a) & 0x80)
         assert_true(++reads < 5000);
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 /* A guest's IRQ 8, recorded where the RTC's own thread may write it. */
@@ -709,8 +713,7 @@ static void rtc_alarm(void **state)
     c.ns += NS_PER_SEC;
     assert_int_equal(cmos(&f, 0x0c), 0x30);
     assert_int_equal(atomic_load(&rtc_irq_edges), 3);  /* one more, from the 11:00 alarm */
-    d.ops->destroy(d.dev);
-    fake_host_destroy(&f);
+    teardown(&f, &d);
 }
 
 /* On the host's clock the guest does not have to touch the RTC: its own

@@ -5,6 +5,7 @@
  * device must look the same through configuration space and its BARs,
  * and go on serving the same queue where the first left off. */
 #include "fake_host.h"
+#include "pci_rig.h"
 #include "virtio_driver.h"
 #include "vq_driver.h"
 
@@ -28,17 +29,13 @@ struct vmish {
 
 static void vmish_init(struct vmish *v)
 {
-    fake_host_init(&v->f, 32 * MB);
-    v->h = pci_host_create(&v->f.host, &test_layout, &v->hostdev);
-    assert_non_null(v->h);
+    v->h = pci_rig_init(&v->f, &v->hostdev);
     assert_non_null(virtio_rng_create(v->h, &v->rngdev));
 }
 
 static void vmish_destroy(struct vmish *v)
 {
-    v->rngdev.ops->destroy(v->rngdev.dev);
-    v->hostdev.ops->destroy(v->hostdev.dev);
-    fake_host_destroy(&v->f);
+    pci_rig_fini(&v->f, &v->hostdev, &v->rngdev);
 }
 
 static unsigned msix_cap(struct fake_host *f)
