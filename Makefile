@@ -36,7 +36,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-blk bench-lab bench-smp bench-smp-lab clean
+.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-api bench-blk bench-lab bench-smp bench-smp-lab clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -125,9 +125,15 @@ check-integration: all guests
 	@BUILD=$(BUILD) GUEST_BUILD=$(GUEST_BUILD) ONLY=integration tests/run-all.sh
 
 # Benchmarks print their figures next to a peer's measured in the same run.
+BENCH_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+# Those that report a VMM's memory share one measure of it (bench/footprint.c).
+$(BUILD)/bench/startup $(BUILD)/bench/api: $(BUILD)/bench/%: bench/%.c bench/footprint.c bench/footprint.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $< bench/footprint.c
 
 # The virtio-blk harness links the VMM's objects and the test-side driver.
 $(BUILD)/bench/blk_harness: bench/blk_harness.c $(LIB_OBJS) $(SUPPORT_OBJS)
@@ -144,6 +150,12 @@ bench-blk: $(BUILD)/bench/blk_harness
 bench: all guests $(GUEST_BUILD)/mem-touch.elf $(BUILD)/bench/startup $(BUILD)/bench/kvm_floor
 	$(BUILD)/bench/startup $(BUILD)/kvmbox $(BUILD)/bench/kvm_floor $(GUEST_BUILD)/first-byte.elf \
 	    $(GUEST_BUILD)/mem-touch.elf
+
+# The API's ping round trip next to a bare Unix-socket round trip, pause and
+# resume latency with 1, 8 and 32 vCPUs, and what the API adds to the VMM's
+# own memory (the same figure as `make bench`).
+bench-api: all guests $(BUILD)/bench/api
+	$(BUILD)/bench/api $(BUILD)/kvmbox $(GUEST_BUILD)/boot-pvh.elf $(GUEST_BUILD)/first-byte.elf
 
 # The huge-page benchmark's guest (see bench/mem_touch.S).
 $(GUEST_BUILD)/mem-touch.elf: bench/mem_touch.S

@@ -8,7 +8,8 @@
  * Startup: wall time from fork+exec to the first byte the guest writes to
  * its serial port, median over RUNS. Memory: peak RSS of each VMM with an
  * idle 512 MiB guest, and the part that is the VMM's own (total minus the
- * guest RAM the guest touched), for kvmbox without devices and with a disk
+ * guest RAM the guest touched; bench/footprint.c, which bench/api uses
+ * too), for kvmbox without devices and with a disk
  * and a user-mode NIC. Huge pages: MEM_GUEST (bench/mem_touch.S) touches
  * 256 MiB and reads random cache lines of it; its run time, and how much
  * of guest RAM the host backs with huge pages (smaps AnonHugePages +
@@ -24,6 +25,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "footprint.h"
 
 static double now_ms(void)
 {
@@ -94,45 +97,6 @@ static double median(char *const argv[], int runs)
 
 #define RAM_MIB 512
 
-/* What a VMM process holds: peak RSS, and of the guest-RAM mapping (the
- * one at least as large as guest RAM, whatever backs it) the resident
- * part and the part in huge pages. kB. */
-struct mem_use {
-    long hwm, ram, huge;
-};
-
-static int mem_use(pid_t pid, struct mem_use *m)
-{
-    char path[64], line[512];
-    *m = (struct mem_use){ -1, 0, 0 };
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6))
-            m->hwm = atol(line + 6);
-    fclose(f);
-    snprintf(path, sizeof path, "/proc/%d/smaps", pid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    int is_ram = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long start, end;
-        char c;
-        /* A mapping's header line: "start-end perms ...". */
-        if (sscanf(line, "%lx-%lx %c", &start, &end, &c) == 3)
-            is_ram = end - start >= (unsigned long)RAM_MIB << 20;
-        else if (is_ram && !strncmp(line, "Rss:", 4))
-            m->ram += atol(line + 4);
-        else if (is_ram && (!strncmp(line, "AnonHugePages:", 14) ||
-                            !strncmp(line, "ShmemPmdMapped:", 15)))
-            m->huge += atol(strchr(line, ':') + 1);
-    }
-    fclose(f);
-    return m->hwm < 0 ? -1 : 0;
-}
-
 /* Runs argv until each byte of `marks` has appeared on its output, in
  * order, noting when (ms from exec); then lets it idle a moment, reads
  * its memory use and kills it. -1 if a mark did not come within 120 s. */
@@ -152,7 +116,7 @@ static int watch(char *const argv[], const char *marks, double *t, struct mem_us
                 t[got++] = now_ms() - t0;
     }
     usleep(500 * 1000);
-    int ok = got == want && mem_use(pid, m) == 0;
+    int ok = got == want && mem_use(pid, RAM_MIB, m) == 0;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(fd);

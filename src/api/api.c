@@ -2,9 +2,13 @@
 
 #include "api/api_socket.h"
 #include "api/http.h"
+#include "api/vm_config_json.h"
 #include "core/config.h"
+#include "vmm/cpuid.h"
 #include "vmm/vm.h"
+#include "vmm/vmm.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -19,7 +23,7 @@
 #define API_PREFIX "/api/v1/"
 
 struct api {
-    struct vm *vm;
+    struct vmm *vmm;
     struct api_socket sock;
     struct http_server *http;
 };
@@ -57,7 +61,7 @@ static void vmm_ping(struct api *a, const struct http_request *req, struct http_
 static void shut_down_after_reply(void *arg)
 {
     struct api *a = arg;
-    vm_request_stop(a->vm, VM_STOP_USER, 0);
+    vmm_request_exit(a->vmm, 0);
 }
 
 /* The process exits 0 once the 200 has reached the client. */
@@ -70,7 +74,64 @@ static void vmm_shutdown(struct api *a, const struct http_request *req, struct h
 
 /* ---- vm.* ---- */
 
-/* The VmConfig as CH shapes it (the fields kvmbox has). */
+static void add_str(json_object *o, const char *key, const char *val)
+{
+    json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static void add_bool(json_object *o, const char *key, bool val)
+{
+    json_object_object_add(o, key, json_object_new_boolean(val));
+}
+
+/* "tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT", as --net hostfwd= takes it. */
+static json_object *hostfwd_json(const struct hostfwd *f)
+{
+    char host[INET_ADDRSTRLEN] = "", guest[INET_ADDRSTRLEN] = "", text[96];
+    if (f->host_addr.s_addr != INADDR_ANY)
+        inet_ntop(AF_INET, &f->host_addr, host, sizeof host);
+    if (f->guest_addr.s_addr != INADDR_ANY)
+        inet_ntop(AF_INET, &f->guest_addr, guest, sizeof guest);
+    snprintf(text, sizeof text, "%s:%s:%u-%s:%u", f->udp ? "udp" : "tcp", host, f->host_port,
+             guest, f->guest_port);
+    return json_object_new_string(text);
+}
+
+static json_object *net_json(const struct vm_config *c, unsigned i)
+{
+    const struct net_config *n = &c->nets[i];
+    json_object *o = json_object_new_object();
+    char id[CONFIG_ID_MAX + 1], mac[18];
+    uint8_t m[6];
+    config_net_mac(c, i, m);
+    snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    config_net_id(c, i, id, sizeof id);
+    if (n->kind == NET_TAP) {
+        add_str(o, "tap", n->ifname);
+    } else {
+        json_object *ext = json_object_new_object(), *fwd = json_object_new_array();
+        add_bool(ext, "user", true);
+        for (unsigned f = 0; f < n->nfwd; f++)
+            json_object_array_add(fwd, hostfwd_json(&n->fwd[f]));
+        json_object_object_add(ext, "hostfwd", fwd);
+        add_bool(ext, "restrict", n->restricted);
+        json_object_object_add(o, "kvmbox", ext);
+    }
+    add_str(o, "mac", mac);
+    add_str(o, "id", id);
+    return o;
+}
+
+static json_object *mode_json(bool tty)
+{
+    json_object *o = json_object_new_object();
+    add_str(o, "mode", tty ? "Tty" : "Off");
+    return o;
+}
+
+/* The VmConfig as CH shapes it, with kvmbox's extensions in "kvmbox"
+ * objects: what vm.create takes, so that vm.info's config creates the same
+ * VM again (docs/api.md). */
 static json_object *config_json(const struct vm_config *c)
 {
     json_object *cfg = json_object_new_object();
@@ -80,35 +141,53 @@ static json_object *config_json(const struct vm_config *c)
     json_object_object_add(cfg, "cpus", cpus);
     json_object *mem = json_object_new_object();
     json_object_object_add(mem, "size", json_object_new_int64((int64_t)c->mem_size));
-    json_object_object_add(mem, "shared", json_object_new_boolean(c->mem_shared));
-    json_object_object_add(mem, "hugepages", json_object_new_boolean(c->mem_hugepages));
+    add_bool(mem, "shared", c->mem_shared);
+    add_bool(mem, "hugepages", c->mem_hugepages);
     json_object_object_add(cfg, "memory", mem);
     json_object *payload = json_object_new_object();
-    json_object_object_add(payload, "kernel", json_object_new_string(c->kernel ? c->kernel : ""));
+    add_str(payload, "kernel", c->kernel ? c->kernel : "");
     if (c->cmdline)
-        json_object_object_add(payload, "cmdline", json_object_new_string(c->cmdline));
+        add_str(payload, "cmdline", c->cmdline);
     if (c->ninitrds)
-        json_object_object_add(payload, "initramfs", json_object_new_string(c->initrds[0]));
+        add_str(payload, "initramfs", c->initrds[0]);
     json_object_object_add(cfg, "payload", payload);
     json_object *disks = json_object_new_array();
     for (unsigned i = 0; i < c->ndisks; i++) {
         json_object *d = json_object_new_object();
-        char id[16];
-        snprintf(id, sizeof id, "_disk%u", i);
-        json_object_object_add(d, "path", json_object_new_string(c->disks[i].path));
-        json_object_object_add(d, "readonly", json_object_new_boolean(c->disks[i].readonly));
-        json_object_object_add(d, "direct", json_object_new_boolean(c->disks[i].direct));
+        char id[CONFIG_ID_MAX + 1];
+        config_disk_id(c, i, id, sizeof id);
+        add_str(d, "path", c->disks[i].path);
+        add_bool(d, "readonly", c->disks[i].readonly);
+        add_bool(d, "direct", c->disks[i].direct);
         if (c->disks[i].serial[0])
-            json_object_object_add(d, "serial", json_object_new_string(c->disks[i].serial));
-        json_object_object_add(d, "id", json_object_new_string(id));
+            add_str(d, "serial", c->disks[i].serial);
+        add_str(d, "id", id);
         json_object_array_add(disks, d);
     }
     json_object_object_add(cfg, "disks", disks);
+    json_object *nets = json_object_new_array();
+    for (unsigned i = 0; i < c->nnets; i++)
+        json_object_array_add(nets, net_json(c, i));
+    json_object_object_add(cfg, "net", nets);
     if (c->rng) {
         json_object *rng = json_object_new_object();
-        json_object_object_add(rng, "src", json_object_new_string("getrandom"));
+        add_str(rng, "src", "getrandom");
         json_object_object_add(cfg, "rng", rng);
     }
+    /* The UART always exists; the terminal's input goes to one of them. */
+    json_object_object_add(cfg, "serial", mode_json(true));
+    json_object_object_add(cfg, "console", mode_json(c->console == CONSOLE_VIRTIO));
+    json_object *ext = json_object_new_object();
+    add_bool(ext, "debug_exit", c->debug_exit);
+    add_bool(ext, "testdev", c->testdev);
+    char filter[512] = "";
+    for (unsigned i = 0; cpu_feature_name(i); i++)
+        if (c->cpu_filter.hide[i])
+            snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "%s%s",
+                     filter[0] ? "," : "", cpu_feature_name(i));
+    if (filter[0])
+        add_str(ext, "cpu_filter", filter);
+    json_object_object_add(cfg, "kvmbox", ext);
     return cfg;
 }
 
@@ -157,14 +236,44 @@ static void add_counter(void *ctx, const char *name, uint64_t value)
     json_object_object_add(ctx, name, json_object_new_uint64(value));
 }
 
+/* The status for a refusal: 404 when no VM has been created, 500 for a
+ * VM in the wrong state (as CH answers). */
+static void refuse(struct http_response *r, enum vmm_result res, const char *err)
+{
+    error1(r, res == VMM_NO_VM ? 404 : 500, err);
+}
+
+/* The booted VM, or NULL after answering why there is none. */
+static struct vm *booted_vm(struct api *a, const char *verb, struct http_response *r)
+{
+    enum vm_state s, next;
+    const char *why;
+    char err[128];
+    if (vmm_vm_state(a->vmm, &s) == VMM_NO_VM) {
+        error1(r, 404, "no VM has been created (vm.create first)");
+        return NULL;
+    }
+    if (!a->vmm->vm) {
+        /* Created or Shutdown: the table says which in words. */
+        vm_state_allows(s, VM_ACTION_PAUSE, &next, &why);
+        snprintf(err, sizeof err, "cannot %s: %s", verb, why);
+        error1(r, 500, err);
+        return NULL;
+    }
+    return a->vmm->vm;
+}
+
 /* {"_disk0": {"read_bytes": N, ...}, "_net1": {"rx_bytes": N, ...}}: the
  * devices that count something. */
 static void vm_counters(struct api *a, const struct http_request *req, struct http_response *r)
 {
     (void)req;
+    struct vm *vm = booted_vm(a, "count", r);
+    if (!vm)
+        return;
     json_object *o = json_object_new_object();
-    for (unsigned i = 0; i < a->vm->ndevices; i++) {
-        const struct device *d = &a->vm->devices[i];
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct device *d = &vm->devices[i];
         if (!d->id[0] || !d->ops->counters)
             continue;
         json_object *c = json_object_new_object();
@@ -180,45 +289,107 @@ static void vm_counters(struct api *a, const struct http_request *req, struct ht
 static void vm_info(struct api *a, const struct http_request *req, struct http_response *r)
 {
     (void)req;
+    enum vm_state s;
+    if (vmm_vm_state(a->vmm, &s) == VMM_NO_VM) {
+        error1(r, 404, "no VM has been created (vm.create first)");
+        return;
+    }
+    const struct vm_config *cfg = a->vmm->cfg;
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "config", config_json(a->vm->cfg));
-    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm_get_state(a->vm))));
-    json_object_object_add(o, "memory_actual_size", json_object_new_int64((int64_t)a->vm->cfg->mem_size));
-    json_object_object_add(o, "device_tree", device_tree_json(a->vm));
+    json_object_object_add(o, "config", config_json(cfg));
+    json_object_object_add(o, "state", json_object_new_string(vm_state_name(s)));
+    json_object_object_add(o, "memory_actual_size", json_object_new_int64((int64_t)cfg->mem_size));
+    if (a->vmm->vm)
+        json_object_object_add(o, "device_tree", device_tree_json(a->vmm->vm));
     respond_json(r, 200, o);
 }
 
-/* Pause and resume: 204, or 500 with the reason when the VM is in the
- * wrong state for it (as CH answers). */
-static void vm_pause_ep(struct api *a, const struct http_request *req, struct http_response *r)
+/* An action on the booted VM: 204, or the refusal. */
+static void on_vm(struct api *a, struct http_response *r, const char *verb,
+                  int (*fn)(struct vm *vm, char *err, size_t errlen))
 {
-    (void)req;
     char err[256];
-    if (vm_pause(a->vm, err, sizeof err) < 0)
+    struct vm *vm = booted_vm(a, verb, r);
+    if (!vm)
+        return;
+    if (fn(vm, err, sizeof err) < 0)
         error1(r, 500, err);
     else
         r->status = 204;
+}
+
+static void vm_pause_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    (void)req;
+    on_vm(a, r, "pause", vm_pause);
 }
 
 static void vm_resume_ep(struct api *a, const struct http_request *req, struct http_response *r)
 {
     (void)req;
-    char err[256];
-    if (vm_resume(a->vm, err, sizeof err) < 0)
-        error1(r, 500, err);
-    else
-        r->status = 204;
+    on_vm(a, r, "resume", vm_resume);
 }
 
 static void vm_power_button_ep(struct api *a, const struct http_request *req,
                                struct http_response *r)
 {
     (void)req;
-    char err[256];
-    if (vm_power_button(a->vm, err, sizeof err) < 0)
-        error1(r, 500, err);
+    on_vm(a, r, "press the power button", vm_power_button);
+}
+
+/* An action on the VM's life (vmm.c): 204, or the refusal. */
+static void on_vmm(struct api *a, struct http_response *r,
+                   enum vmm_result (*fn)(struct vmm *m, char *err, size_t errlen))
+{
+    char err[512];
+    enum vmm_result res = fn(a->vmm, err, sizeof err);
+    if (res != VMM_OK)
+        refuse(r, res, err);
     else
         r->status = 204;
+}
+
+/* The VmConfig in the body becomes the VM's configuration: 204, 400 for a
+ * body that is not a valid VmConfig, 500 when a VM exists already. */
+static void vm_create_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    char err[512];
+    struct vm_config *cfg;
+    if (vm_config_from_json(req->body, req->body_len, a->vmm->base, &cfg, err, sizeof err) < 0) {
+        error1(r, 400, err);
+        return;
+    }
+    enum vmm_result res = vmm_vm_create(a->vmm, cfg, vm_config_free, err, sizeof err);
+    if (res != VMM_OK) {
+        vm_config_free(cfg);
+        refuse(r, res, err);
+    } else {
+        r->status = 204;
+    }
+}
+
+static void vm_boot_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    (void)req;
+    on_vmm(a, r, vmm_vm_boot);
+}
+
+static void vm_shutdown_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    (void)req;
+    on_vmm(a, r, vmm_vm_shutdown);
+}
+
+static void vm_reboot_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    (void)req;
+    on_vmm(a, r, vmm_vm_reboot);
+}
+
+static void vm_delete_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    (void)req;
+    on_vmm(a, r, vmm_vm_delete);
 }
 
 typedef void (*endpoint_fn)(struct api *a, const struct http_request *req, struct http_response *r);
@@ -235,6 +406,11 @@ static const struct {
     { "vm.pause", "PUT", vm_pause_ep },
     { "vm.resume", "PUT", vm_resume_ep },
     { "vm.power-button", "PUT", vm_power_button_ep },
+    { "vm.create", "PUT", vm_create_ep },
+    { "vm.boot", "PUT", vm_boot_ep },
+    { "vm.shutdown", "PUT", vm_shutdown_ep },
+    { "vm.reboot", "PUT", vm_reboot_ep },
+    { "vm.delete", "PUT", vm_delete_ep },
 };
 
 static void handle(void *ctx, const struct http_request *req, struct http_response *r)
@@ -261,19 +437,19 @@ static void handle(void *ctx, const struct http_request *req, struct http_respon
     error1(r, 404, "unknown endpoint");
 }
 
-struct api *api_start(struct vm *vm, char *err, size_t errlen)
+struct api *api_start(struct vmm *vmm, char *err, size_t errlen)
 {
     struct api *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    a->vm = vm;
-    if (api_socket_open(&a->sock, vm->cfg->api_path, vm->cfg->api_fd, err, errlen) < 0) {
+    a->vmm = vmm;
+    if (api_socket_open(&a->sock, vmm->base->api_path, vmm->base->api_fd, err, errlen) < 0) {
         free(a);
         return NULL;
     }
-    a->http = http_server_new(a->sock.fd, &vm->loop, handle, a);
+    a->http = http_server_new(a->sock.fd, &vmm->loop, handle, a);
     if (!a->http) {
         snprintf(err, errlen, "--api-socket: cannot serve it: %s", strerror(errno));
         close(a->sock.fd);

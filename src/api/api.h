@@ -7,12 +7,12 @@
 
 #include <stddef.h>
 
-struct vm;
+struct vmm;
 struct api;
 
-/* Opens the socket the configuration names (--api-socket) and serves it
- * on the VM's main loop. Returns NULL with the reason in err. */
-struct api *api_start(struct vm *vm, char *err, size_t errlen);
+/* Opens the socket the command line names (--api-socket) and serves it
+ * on the VMM's main loop. Returns NULL with the reason in err. */
+struct api *api_start(struct vmm *vmm, char *err, size_t errlen);
 /* Stops serving and removes the socket and its lock file. */
 void api_stop(struct api *a);
 

@@ -4,7 +4,7 @@
 #include "cli/options.h"
 #include "util/log.h"
 #include "util/stdfds.h"
-#include "vmm/vm.h"
+#include "vmm/vmm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,18 +52,27 @@ static int cmd_run(int argc, char **argv)
     if (dev && *dev)
         cfg.kvm_path = dev;
 
-    struct vm vm;
+    struct vmm m;
     int status = 1;
     struct api *api = NULL;
-    if (vm_create(&vm, &cfg) == 0) {
-        char why[512];
-        if ((cfg.api_path || cfg.api_fd) && !(api = api_start(&vm, why, sizeof why)))
-            log_error("%s", why);
-        else
-            status = vm_run(&vm);
+    char why[512];
+    if (vmm_init(&m, &cfg) < 0)
+        goto out;
+    bool serve = cfg.api_path || cfg.api_fd;
+    m.reboot_on_reset = serve;
+    /* With --kernel the VM boots now (a failure ends kvmbox, API or not);
+     * without it the VMM starts empty and the API creates the VM. */
+    if (cfg.kernel && (vmm_vm_create(&m, &cfg, NULL, why, sizeof why) < 0 ||
+                       vmm_vm_boot(&m, why, sizeof why) < 0))
+        goto out;
+    if (serve && !(api = api_start(&m, why, sizeof why))) {
+        log_error("%s", why);
+        goto out;
     }
+    status = vmm_run(&m);
+out:
     api_stop(api);
-    vm_destroy(&vm);
+    vmm_destroy(&m);
     fflush(stdout);
     return status;
 }

@@ -1,11 +1,10 @@
 #include "cli/options.h"
 
 #include "arch/x86/layout.h"
+#include "core/config_check.h"
 #include "util/size.h"
 #include "vmm/cpuid.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -41,8 +40,10 @@ static const struct option long_opts[] = {
 void options_usage(FILE *out)
 {
     fputs("usage: kvmbox run --kernel FILE [options]\n"
+          "       kvmbox run --api-socket PATH [--event-monitor ...]\n"
           "\n"
           "Boots one virtual machine on /dev/kvm and runs it until the guest stops.\n"
+          "With --api-socket alone it starts empty: the API creates and boots the VM.\n"
           "\n"
           "  --kernel FILE      Linux bzImage, PVH ELF or multiboot kernel (detected)\n"
           "  --initrd FILE[,FILE...]\n"
@@ -100,6 +101,10 @@ void options_usage(FILE *out)
     fputs("\n", out);
 }
 
+/* The core's rule and the layout's need must agree. */
+_Static_assert(CONFIG_MIN_MEMORY >= LAYOUT_MIN_RAM, "--memory's minimum below the layout's");
+
+/* The size's syntax; config_check_memory judges the value. */
 static int parse_memory(const char *arg, uint64_t *out, char *err, size_t errlen)
 {
     uint64_t v;
@@ -112,18 +117,6 @@ static int parse_memory(const char *arg, uint64_t *out, char *err, size_t errlen
     }
     if (bare)
         v <<= 20;
-    if (v < LAYOUT_MIN_RAM) {
-        snprintf(err, errlen, "--memory %s is too small: at least 2M", arg);
-        return -1;
-    }
-    if (v > MAX_MEMORY) {
-        snprintf(err, errlen, "--memory %s is too large: at most 1T", arg);
-        return -1;
-    }
-    if (v & 0xfff) {
-        snprintf(err, errlen, "--memory %s is not a multiple of 4K", arg);
-        return -1;
-    }
     *out = v;
     return 0;
 }
@@ -136,11 +129,15 @@ static int parse_cpus(const char *arg, unsigned *out, char *err, size_t errlen)
     unsigned long n = 0;
     for (size_t i = 0; i < ndigits && n <= MAX_CPUS; i++)
         n = n * 10 + (unsigned long)(arg[i] - '0');
-    if (ndigits == 0 || arg[ndigits] || n < 1 || n > MAX_CPUS) {
+    if (ndigits == 0 || arg[ndigits]) {
         snprintf(err, errlen, "--cpus '%s': expected a decimal number from 1 to %d", arg,
                  MAX_CPUS);
         return -1;
     }
+    char what[64];
+    snprintf(what, sizeof what, "--cpus '%s'", arg);
+    if (config_check_cpus((int64_t)n, what, err, errlen) < 0)
+        return -1;
     *out = (unsigned)n;
     return 0;
 }
@@ -303,6 +300,7 @@ static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, s
     const char *p = arg;
     struct kv kv;
     bool sized = false;
+    char size[32];
     while (kv_next(&p, &kv)) {
         /* A bare SIZE only first, and the size only once: "512M,size=1G"
          * is not resolved silently. */
@@ -312,7 +310,6 @@ static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, s
                 return -1;
             }
             sized = true;
-            char size[32];
             if (!kv_copy(&kv, size, sizeof size)) {
                 snprintf(err, errlen, "--memory '%s': size= takes a size such as 512M", arg);
                 return -1;
@@ -329,13 +326,13 @@ static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, s
             return unknown_key("--memory", arg, &kv, "size, shared, hugepages", err, errlen);
         }
     }
-    /* hugetlbfs pages are 2 MiB: guest RAM is a whole number of them. */
-    if (cfg->mem_hugepages && cfg->mem_size % (2ULL << 20)) {
-        snprintf(err, errlen, "--memory '%s': with hugepages=on the size must be a multiple of 2M",
-                 arg);
-        return -1;
-    }
-    return 0;
+    char what[64];
+    if (sized)
+        snprintf(what, sizeof what, "--memory %s", size);
+    else
+        snprintf(what, sizeof what, "--memory '%s'", arg);
+    return config_check_memory(cfg->mem_size, cfg->mem_hugepages, what, "hugepages=on", err,
+                               errlen);
 }
 
 /* "path=PATH" or "fd=N" (Cloud Hypervisor's forms), and a bare "PATH"
@@ -378,6 +375,16 @@ static int parse_api_socket(const char *arg, struct vm_config *cfg, char *err, s
     return parse_path_or_fd("--api-socket", arg, true, &cfg->api_path, &cfg->api_fd, err, errlen);
 }
 
+/* "OPT 'ARG': KEY", how a message from core/config_check.c names an item
+ * of a device option; an ARG too long to quote in a one-line message (a
+ * path of thousands of characters) is cut short. */
+static void item_what(char *what, size_t size, const char *opt, const char *arg, const char *key)
+{
+    size_t n = strlen(arg);
+    snprintf(what, size, "%s '%.*s%s': %s", opt, n > 48 ? 45 : (int)n, arg, n > 48 ? "..." : "",
+             key);
+}
+
 /* "path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]"; a bare FILE
  * is a path. */
 static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
@@ -392,18 +399,17 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
         return -1;
     const char *p = arg;
     struct kv kv;
+    char what[96];
     while (kv_next(&p, &kv)) {
         /* A bare FILE only first: "x,y" is not two paths. */
         if ((!kv.key && kv.val == arg) || kv_is(&kv, "path")) {
+            item_what(what, sizeof what, "--disk", arg, "the path");
             if (d->path[0]) {
                 snprintf(err, errlen, "--disk '%s': the path is given twice", arg);
                 return -1;
             }
-            if (!kv_copy(&kv, d->path, sizeof d->path)) {
-                snprintf(err, errlen, "--disk '%s': the path is longer than %zu characters",
-                         arg, sizeof d->path - 1);
+            if (config_set_disk_path(d, kv.val, kv.vlen, what, err, errlen) < 0)
                 return -1;
-            }
         } else if (kv_is(&kv, "readonly")) {
             if (parse_on_off("--disk", arg, &kv, &d->readonly, err, errlen) < 0)
                 return -1;
@@ -411,13 +417,9 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
             if (parse_on_off("--disk", arg, &kv, &d->direct, err, errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "serial")) {
-            if (kv.vlen > CONFIG_DISK_SERIAL_MAX) {
-                snprintf(err, errlen, "--disk '%s': serial= is at most %d characters", arg,
-                         CONFIG_DISK_SERIAL_MAX);
+            item_what(what, sizeof what, "--disk", arg, "serial=");
+            if (config_set_disk_serial(d, kv.val, kv.vlen, what, err, errlen) < 0)
                 return -1;
-            }
-            memcpy(d->serial, kv.val, kv.vlen);
-            d->serial[kv.vlen] = 0;
         } else {
             return unknown_key("--disk", arg, &kv, "path, readonly, direct, serial", err, errlen);
         }
@@ -428,93 +430,6 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
     }
     cfg->ndisks++;
     return 0;
-}
-
-static unsigned hex_digit(char c)
-{
-    return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
-}
-
-/* Exactly six groups of two hex digits separated by ':' (sscanf's %2x
- * would also take " 5", "+5" or "-2" for a group). */
-static int parse_mac(const struct kv *kv, uint8_t mac[6], char *err, size_t errlen)
-{
-    bool ok = kv->vlen == 17;
-    for (size_t i = 0; ok && i < 17; i++)
-        ok = i % 3 == 2 ? kv->val[i] == ':' : isxdigit((unsigned char)kv->val[i]) != 0;
-    if (!ok) {
-        snprintf(err, errlen, "--net mac=%.*s: not a MAC address (expected six two-digit "
-                 "hex groups separated by ':', e.g. 52:54:00:12:34:56)", (int)kv->vlen, kv->val);
-        return -1;
-    }
-    uint8_t any = 0;
-    for (int i = 0; i < 6; i++) {
-        mac[i] = (uint8_t)(hex_digit(kv->val[3 * i]) << 4 | hex_digit(kv->val[3 * i + 1]));
-        any |= mac[i];
-    }
-    /* A group address (multicast, broadcast) cannot be a station's: the
-     * guest's driver would refuse it or its frames be flooded. */
-    if (mac[0] & 1) {
-        snprintf(err, errlen, "--net mac=%.*s: a multicast address (bit 0 of the first "
-                 "octet is set); a NIC needs a unicast one, e.g. 52:54:00:12:34:56",
-                 (int)kv->vlen, kv->val);
-        return -1;
-    }
-    if (!any) {
-        snprintf(err, errlen, "--net mac=%.*s: the all-zero address, which no NIC may "
-                 "have (e.g. 52:54:00:12:34:56)", (int)kv->vlen, kv->val);
-        return -1;
-    }
-    return 0;
-}
-
-static bool parse_port(const char *s, size_t n, uint16_t *port)
-{
-    unsigned long v = 0;
-    if (n == 0 || n > 5 || strspn(s, "0123456789") < n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (unsigned long)(s[i] - '0');
-    if (v == 0 || v > 65535)
-        return false;
-    *port = (uint16_t)v;
-    return true;
-}
-
-/* "ADDR:PORT" with ADDR optional (INADDR_ANY). */
-static bool parse_addr_port(const char *s, size_t n, struct in_addr *addr, uint16_t *port)
-{
-    const char *colon = memrchr(s, ':', n);
-    char a[16];
-    if (!colon)
-        return false;
-    size_t alen = (size_t)(colon - s);
-    addr->s_addr = INADDR_ANY;
-    if (alen) {
-        if (alen >= sizeof a)
-            return false;
-        memcpy(a, s, alen);
-        a[alen] = 0;
-        if (inet_pton(AF_INET, a, addr) != 1)
-            return false;
-    }
-    return parse_port(colon + 1, n - alen - 1, port);
-}
-
-/* "tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", or udp:, as QEMU. */
-static bool parse_hostfwd(const struct kv *kv, struct hostfwd *f)
-{
-    const char *s = kv->val, *end = kv->val + kv->vlen;
-    if (kv->vlen > 4 && !strncmp(s, "tcp:", 4))
-        f->udp = false;
-    else if (kv->vlen > 4 && !strncmp(s, "udp:", 4))
-        f->udp = true;
-    else
-        return false;
-    s += 4;
-    const char *dash = memchr(s, '-', (size_t)(end - s));
-    return dash && parse_addr_port(s, (size_t)(dash - s), &f->host_addr, &f->host_port) &&
-           parse_addr_port(dash + 1, (size_t)(end - dash - 1), &f->guest_addr, &f->guest_port);
 }
 
 /* "tap=IFNAME[,mac=MAC]" or "user[,hostfwd=tcp::H-:G]...[,restrict=on][,mac=MAC]". */
@@ -531,16 +446,15 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     const char *p = arg;
     struct kv kv;
     bool have_kind = false;
+    char what[96];
     while (kv_next(&p, &kv)) {
         if (!have_kind) {
             have_kind = true;
             if (kv_is(&kv, "tap")) {
                 n->kind = NET_TAP;
-                if (!kv_copy(&kv, n->ifname, sizeof n->ifname)) {
-                    snprintf(err, errlen, "--net '%s': tap= needs an interface name of at most "
-                             "%d characters", arg, CONFIG_IFNAME_MAX);
+                item_what(what, sizeof what, "--net", arg, "tap=");
+                if (config_set_ifname(n, kv.val, kv.vlen, what, err, errlen) < 0)
                     return -1;
-                }
                 continue;
             }
             if (!kv.key && kv_val_is(&kv, "user")) {
@@ -551,7 +465,8 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
             return -1;
         }
         if (kv_is(&kv, "mac")) {
-            if (parse_mac(&kv, n->mac, err, errlen) < 0)
+            snprintf(what, sizeof what, "--net mac=%.*s", (int)kv.vlen, kv.val);
+            if (config_parse_mac(kv.val, kv.vlen, n->mac, what, err, errlen) < 0)
                 return -1;
             n->has_mac = true;
         } else if (kv_is(&kv, "hostfwd") && n->kind == NET_USER) {
@@ -559,11 +474,10 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
                 snprintf(err, errlen, "--net '%s': at most %d hostfwd=", arg, CONFIG_MAX_HOSTFWDS);
                 return -1;
             }
-            if (!parse_hostfwd(&kv, &n->fwd[n->nfwd++])) {
-                snprintf(err, errlen, "--net '%s': hostfwd= takes tcp:[HOSTADDR]:HOSTPORT-"
-                         "[GUESTADDR]:GUESTPORT (or udp:...), e.g. tcp::2222-:22", arg);
+            item_what(what, sizeof what, "--net", arg, "hostfwd=");
+            if (config_parse_hostfwd(kv.val, kv.vlen, &n->fwd[n->nfwd++], what, err,
+                                     errlen) < 0)
                 return -1;
-            }
         } else if (kv_is(&kv, "restrict") && n->kind == NET_USER) {
             if (parse_on_off("--net", arg, &kv, &n->restricted, err, errlen) < 0)
                 return -1;
@@ -658,10 +572,7 @@ static int check_option(const struct option *o, const char *text, const char *ne
 enum options_result options_parse_run(int argc, char **argv, struct vm_config *cfg,
                                       char *buf, size_t buflen, char *err, size_t errlen)
 {
-    memset(cfg, 0, offsetof(struct vm_config, disks));   /* see config.h */
-    cfg->mem_size = 512ULL << 20;
-    cfg->cpus = 1;
-    cfg->kvm_path = "/dev/kvm";
+    config_init(cfg);
 
     optind = 0;   /* reset getopt: the parser may run more than once */
     opterr = 0;   /* our messages, not getopt's */
@@ -747,9 +658,25 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
         snprintf(err, errlen, "unexpected argument '%s' (see kvmbox run --help)", argv[optind]);
         return OPTIONS_ERROR;
     }
-    if (!cfg->kernel) {
-        snprintf(err, errlen, "--kernel is required (see kvmbox run --help)");
+    /* Without --kernel, kvmbox starts empty and the API's vm.create brings
+     * the VM's whole configuration: a VM option here would be ignored. */
+    bool serve = cfg->api_path || cfg->api_fd;
+    if (!cfg->kernel && !serve) {
+        snprintf(err, errlen, "--kernel is required, or --api-socket to start without a VM "
+                 "(see kvmbox run --help)");
         return OPTIONS_ERROR;
+    }
+    for (unsigned id = 0; !cfg->kernel && id < NOPTS; id++) {
+        if (given[id] && id != OPT_API_SOCKET - OPT_KERNEL && id != OPT_EVENT_MONITOR - OPT_KERNEL) {
+            for (const struct option *o = long_opts; o->name; o++) {
+                if (o->val == (int)id + OPT_KERNEL) {
+                    snprintf(err, errlen, "--%s without --kernel: a VM created through the API "
+                             "takes its configuration from vm.create", o->name);
+                    break;
+                }
+            }
+            return OPTIONS_ERROR;
+        }
     }
     return OPTIONS_RUN;
 }

@@ -15,9 +15,6 @@ enum options_result {
     OPTIONS_ERROR,    /* err says why */
 };
 
-#define MAX_CPUS 255
-#define MAX_MEMORY (1ULL << 40)
-
 /* argv[0] is the subcommand ("run"). Strings in cfg point into argv or buf;
  * buf must outlive cfg. */
 enum options_result options_parse_run(int argc, char **argv, struct vm_config *cfg,

@@ -1,19 +1,27 @@
-/* Everything the user asked for, as parsed from the command line. The VM is
- * built from this alone. */
+/* Everything the user asked for, as parsed from the command line
+ * (cli/options.c) or a vm.create body (api/vm_config_json.c), both checked
+ * by the same rules (core/config_check.h). The VM is built from this alone. */
 #ifndef KVMBOX_CORE_CONFIG_H
 #define KVMBOX_CORE_CONFIG_H
 
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #define CONFIG_MAX_INITRDS 16
 #define CONFIG_MAX_DISKS 8
 #define CONFIG_DISK_SERIAL_MAX 20   /* virtio-blk's ID string */
+/* A device's API id (Cloud Hypervisor's DiskConfig/NetConfig `id`): what
+ * vm.info, vm.counters and thread names call it. Empty: the VMM's default
+ * name (_disk0, _net1, ...). core/config_check.c says what an id may be. */
+#define CONFIG_ID_MAX 31
 
 struct disk_config {
     char path[4096];
     char serial[CONFIG_DISK_SERIAL_MAX + 1];
+    char id[CONFIG_ID_MAX + 1];
     bool readonly;
     bool direct;              /* O_DIRECT: no host page cache */
 };
@@ -34,6 +42,7 @@ struct hostfwd {
 struct net_config {
     enum net_kind kind;
     char ifname[CONFIG_IFNAME_MAX + 1];     /* tap= */
+    char id[CONFIG_ID_MAX + 1];             /* the API's id; empty: the default */
     uint8_t mac[6];
     bool has_mac;                           /* else 52:54:00:12:34:(0x56 + index) */
     struct hostfwd fwd[CONFIG_MAX_HOSTFWDS]; /* user: */
@@ -80,5 +89,33 @@ struct vm_config {
      * touched page of the stack stays resident for the VM's life). */
     struct disk_config disks[CONFIG_MAX_DISKS];
 };
+
+/* A device's API id: the configuration's, else Cloud Hypervisor's default,
+ * one counter for disks and then NICs (_disk0, _disk1, _net2). The VM names
+ * its devices and vm.info reports the configuration by the same rule. */
+static inline void config_disk_id(const struct vm_config *c, unsigned i, char *buf, size_t len)
+{
+    if (c->disks[i].id[0])
+        snprintf(buf, len, "%s", c->disks[i].id);
+    else
+        snprintf(buf, len, "_disk%u", i);
+}
+
+static inline void config_net_id(const struct vm_config *c, unsigned i, char *buf, size_t len)
+{
+    if (c->nets[i].id[0])
+        snprintf(buf, len, "%s", c->nets[i].id);
+    else
+        snprintf(buf, len, "_net%u", c->ndisks + i);
+}
+
+/* A NIC's MAC: the configuration's, else QEMU's 52:54:00:12:34:(56 + i). */
+static inline void config_net_mac(const struct vm_config *c, unsigned i, uint8_t mac[6])
+{
+    static const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+    memcpy(mac, c->nets[i].has_mac ? c->nets[i].mac : base, 6);
+    if (!c->nets[i].has_mac)
+        mac[5] = (uint8_t)(mac[5] + i);
+}
 
 #endif

@@ -81,6 +81,10 @@ struct device_ops {
      * device tree). Returns false, buf untouched, for a device that is not
      * a PCI function. NULL: not on PCI. */
     bool (*pci_bdf)(const void *dev, char *buf, size_t len);
+    /* The id the VM gave the device (struct device.id), for the device's
+     * own threads to take as their name, as Cloud Hypervisor names them
+     * (libvirt finds a disk's thread by "_disk0"). NULL: no threads. */
+    void (*set_id)(void *dev, const char *id);
 };
 
 /* For a counters op: emits n counters kept as relaxed atomics, values[i]
@@ -92,7 +96,7 @@ static inline void device_emit_counters(const uint64_t *values, const char *cons
         emit(ctx, names[i], __atomic_load_n(&values[i], __ATOMIC_RELAXED));
 }
 
-#define DEVICE_ID_MAX 16
+#define DEVICE_ID_MAX 32   /* core/config.h: CONFIG_ID_MAX + 1 */
 
 struct device {
     const struct device_ops *ops;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 static bool verbose;
+static __thread char last_error[512];
 
 void log_set_verbose(bool on) { verbose = on; }
 bool log_verbose(void) { return verbose; }
@@ -27,9 +28,13 @@ void log_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    emit("error: ", fmt, ap);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "kvmbox: error: %s\n", last_error);
 }
+
+const char *log_last_error(void) { return last_error; }
+void log_clear_last_error(void) { last_error[0] = 0; }
 
 void log_warn(const char *fmt, ...)
 {

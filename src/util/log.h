@@ -10,6 +10,12 @@ void log_set_verbose(bool on);
 bool log_verbose(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last error this thread logged, as errno is per thread: the API runs
+ * a VM's creation on the main thread and hands the client the reason that
+ * went to stderr, without every layer growing an error buffer. Cleared
+ * with log_clear_last_error; "" when none. */
+const char *log_last_error(void);
+void log_clear_last_error(void);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

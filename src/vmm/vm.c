@@ -27,7 +27,6 @@
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -41,9 +40,19 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status)
     pthread_mutex_unlock(&vm->stop_lock);
     atomic_store(&vm->stopping, true);
     uint64_t one = 1;
-    if (write(vm->wake_fd, &one, sizeof one) < 0) {
+    if (write(vm->env.wake_fd, &one, sizeof one) < 0) {
         /* eventfd full is impossible at these counts; nothing to do */
     }
+}
+
+size_t vm_console_receive(struct vm *vm, const uint8_t *buf, size_t n)
+{
+    return vm->vcon ? virtio_console_receive(vm->vcon, buf, n) : serial_receive(vm->serial, buf, n);
+}
+
+bool vm_console_can_receive(struct vm *vm)
+{
+    return vm->vcon ? virtio_console_can_receive(vm->vcon) : serial_can_receive(vm->serial);
 }
 
 static void host_set_irq(void *ctx, unsigned line, bool level)
@@ -92,7 +101,7 @@ static void host_request_stop(void *ctx, enum vm_stop_reason why, int status)
 static void host_console_write(void *ctx, const uint8_t *buf, size_t len)
 {
     struct vm *vm = ctx;
-    console_out_write(&vm->console_out, buf, len);
+    console_out_write(vm->env.console_out, buf, len);
 }
 
 /* A console device has room for input again: the main loop feeds it. */
@@ -100,7 +109,7 @@ static void console_rx_space(void *ctx)
 {
     struct vm *vm = ctx;
     uint64_t one = 1;
-    if (write(vm->wake_fd, &one, sizeof one) < 0) {
+    if (write(vm->env.wake_fd, &one, sizeof one) < 0) {
         /* see vm_request_stop */
     }
 }
@@ -215,10 +224,15 @@ static int setup_memory(struct vm *vm)
     return 0;
 }
 
+/* A device's id comes from its configuration: it must fit whole. */
+_Static_assert(DEVICE_ID_MAX >= CONFIG_ID_MAX + 1, "device ids hold configured ids");
+
 static int add_device(struct vm *vm, const struct device *d)
 {
     if (vm->ndevices == VM_MAX_DEVICES)
         return -1;
+    if (d->id[0] && d->ops->set_id)
+        d->ops->set_id(d->dev, d->id);
     vm->devices[vm->ndevices++] = *d;
     return 0;
 }
@@ -266,20 +280,21 @@ static int setup_pci_devices(struct vm *vm)
     for (unsigned i = 0; i < vm->cfg->ndisks; i++) {
         struct blk *b = vm->disks[i];
         vm->disks[i] = NULL;         /* the device owns it now, even on failure */
-        if (!virtio_blk_create(vm->pci, b, &d) ||
-            add_device(vm, device_name(&d, "_disk", (int)i)) < 0)
+        if (!virtio_blk_create(vm->pci, b, &d))
+            return -1;
+        config_disk_id(vm->cfg, i, d.id, sizeof d.id);
+        if (add_device(vm, &d) < 0)
             return -1;
     }
     for (unsigned i = 0; i < vm->cfg->nnets; i++) {
-        const struct net_config *nc = &vm->cfg->nets[i];
-        uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
-        if (nc->has_mac)
-            memcpy(mac, nc->mac, sizeof mac);
+        uint8_t mac[6];
+        config_net_mac(vm->cfg, i, mac);
         struct net_backend *be = vm->nets[i];
         vm->nets[i] = NULL;
-        /* One counter for disks and NICs, as Cloud Hypervisor numbers them. */
-        if (!virtio_net_create(vm->pci, be, mac, &d) ||
-            add_device(vm, device_name(&d, "_net", (int)(vm->cfg->ndisks + i))) < 0)
+        if (!virtio_net_create(vm->pci, be, mac, &d))
+            return -1;
+        config_net_id(vm->cfg, i, d.id, sizeof d.id);
+        if (add_device(vm, &d) < 0)
             return -1;
     }
     if (vm->cfg->rng &&
@@ -353,11 +368,12 @@ static int open_images(const struct vm_config *cfg, struct input_file *kernel,
     return 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg)
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env)
 {
     memset(vm, 0, sizeof *vm);
     vm->cfg = cfg;
-    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
+    vm->env = *env;
+    vm->kvm_fd = vm->vm_fd = -1;
     vm->mem.memfd = -1;
     pthread_mutex_init(&vm->stop_lock, NULL);
     pthread_mutex_init(&vm->state_lock, NULL);
@@ -369,8 +385,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&vm->unpark, NULL);
     vm->state = VM_STATE_CREATED;
-    event_loop_init(&vm->loop);
-    vm->events.fd = -1;
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
     vm->host = (struct dev_host){
@@ -379,15 +393,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         .irqfd = host_irqfd, .ioeventfd = host_ioeventfd,
         .request_stop = host_request_stop, .console_write = host_console_write, .ctx = vm,
     };
-    console_init(&vm->console, -1);
-    console_out_init(&vm->console_out, STDOUT_FILENO);
-
-    char why[512];
-    if (event_monitor_open(&vm->events, cfg->event_path, cfg->event_fd, why, sizeof why) < 0) {
-        log_error("%s", why);
-        return -1;
-    }
-    event_emit(&vm->events, "vmm", "starting");
 
     struct input_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
     enum kernel_format fmt;
@@ -408,11 +413,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
             goto out;
     }
 
-    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (vm->wake_fd < 0) {
-        log_error("eventfd: %s", strerror(errno));
-        goto out;
-    }
     if (open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 ||
         create_irqchip(vm) < 0)
         goto out;

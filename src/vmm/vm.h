@@ -6,9 +6,7 @@
 #include "devices/device.h"
 #include "core/bus.h"
 #include "core/config.h"
-#include "vmm/console.h"
 #include "vmm/console_out.h"
-#include "vmm/event_loop.h"
 #include "vmm/events.h"
 #include "core/guest_mem.h"
 #include "vmm/irq.h"
@@ -27,6 +25,14 @@ struct net_backend;
 struct serial;
 struct virtio_console;
 struct kvm_cpuid2;
+
+/* What a VM uses of the VMM around it (vmm/vmm.c), which outlives it: a
+ * VM is created, shut down and created again (vm.reboot) under one VMM. */
+struct vm_env {
+    struct console_out *console_out;  /* the guest's output, to stdout */
+    struct event_monitor *events;     /* --event-monitor (may be NULL) */
+    int wake_fd;                      /* an eventfd the main loop polls */
+};
 
 struct vm {
     const struct vm_config *cfg;
@@ -47,18 +53,14 @@ struct vm {
     struct vcpu *vcpus;
     unsigned nvcpus;
     size_t run_size;          /* size of each vCPU's kvm_run mapping */
-    struct console console;
-    struct console_out console_out;   /* the guest's output, to stdout */
-    struct event_loop loop;           /* the main thread's fds (vm_run.c) */
-    struct event_monitor events;      /* --event-monitor */
+    struct vm_env env;
 
-    /* Stopping: the first request sets reason and status; wake_fd (an
-     * eventfd) wakes the main loop, which then stops every vCPU. */
+    /* Stopping: the first request sets reason and status; env.wake_fd
+     * wakes the main loop, which then shuts the VM down. */
     pthread_mutex_t stop_lock;
     enum vm_stop_reason stop_reason;
     int exit_status;
     atomic_bool stopping;
-    int wake_fd;
     bool vcpus_abandoned;     /* a vCPU thread would not stop: leave its state be */
 
     /* Run state and pause (vm_pause.c). `state_lock` serialises pause,
@@ -77,14 +79,27 @@ struct vm {
     unsigned parked;
 };
 
-/* Builds the whole VM (KVM, memory, devices, kernel, boot vCPU). Returns 0,
- * or -1 after logging one line that says what is wrong. */
-int vm_create(struct vm *vm, const struct vm_config *cfg);
-/* Runs the guest until it stops; returns the process exit status. */
-int vm_run(struct vm *vm);
+/* Builds the whole VM (KVM, memory, devices, kernel, boot vCPU) in state
+ * Created. Returns 0, or -1 after logging one line that says what is
+ * wrong; the caller calls vm_destroy either way. cfg and env's objects
+ * must outlive the VM. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env);
+/* Created -> Running: starts the vCPU threads. Returns 0, or -1 (logged). */
+int vm_boot(struct vm *vm);
+/* Running or Paused -> Shutdown: stops every vCPU (kicked out of KVM_RUN
+ * and joined, a parked one let go). Returns 0, or -1 when a vCPU did not
+ * stop in time: it is left behind, and vm_destroy then frees nothing it
+ * might touch (the process has to exit). */
+int vm_shutdown(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
+
+/* The terminal's input for the guest: to the virtio console with
+ * --console virtio, else the UART. Receive returns how many bytes the
+ * device took (it may take fewer; the rest waits, flow control). */
+size_t vm_console_receive(struct vm *vm, const uint8_t *buf, size_t n);
+bool vm_console_can_receive(struct vm *vm);
 
 /* Pause: returns once every vCPU is parked outside KVM_RUN and every
  * device has quiesced (no guest-visible progress, no writes to guest

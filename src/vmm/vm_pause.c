@@ -94,7 +94,7 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
         pthread_mutex_unlock(&vm->state_lock);
         return -1;
     }
-    event_emit(&vm->events, "vm", "pausing");
+    event_emit(vm->env.events, "vm", "pausing");
     if (park_vcpus(vm, err, errlen) < 0) {
         pthread_mutex_unlock(&vm->state_lock);
         return -1;
@@ -106,7 +106,7 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
             vm->devices[i].ops->pause(vm->devices[i].dev);
     vm->state = next;
     pthread_mutex_unlock(&vm->state_lock);
-    event_emit(&vm->events, "vm", "paused");
+    event_emit(vm->env.events, "vm", "paused");
     log_debug("VM paused (%u vCPUs parked)", vm->nvcpus);
     return 0;
 }
@@ -133,14 +133,14 @@ int vm_resume(struct vm *vm, char *err, size_t errlen)
         pthread_mutex_unlock(&vm->state_lock);
         return -1;
     }
-    event_emit(&vm->events, "vm", "resuming");
+    event_emit(vm->env.events, "vm", "resuming");
     for (unsigned i = vm->ndevices; i-- > 0;)
         if (vm->devices[i].ops->resume)
             vm->devices[i].ops->resume(vm->devices[i].dev);
     open_gate(vm);
     vm->state = next;
     pthread_mutex_unlock(&vm->state_lock);
-    event_emit(&vm->events, "vm", "resumed");
+    event_emit(vm->env.events, "vm", "resumed");
     log_debug("VM resumed");
     return 0;
 }

@@ -2,6 +2,7 @@
 """Writes the seed corpora in tests/fuzz/corpus/: a few well-formed inputs
 per fuzz target, in each target's input format (see the targets' heads), so
 that fuzzing starts from requests a real driver makes."""
+import json
 import os
 import struct
 
@@ -161,3 +162,39 @@ put("fuzz_http", "expect-continue",
 put("fuzz_http", "chunked-head-http10",
     http(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
          b"HEAD /y HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /z?q=1 HTTP/1.0\r\n\r\n"))
+
+
+# fuzz_vm_config: the body of vm.create, a Cloud Hypervisor VmConfig as
+# JSON text: what ch-remote sends (whole structs, nulls), the least that
+# boots, kvmbox's extensions, CH's older top-level payload forms.
+def vm_config(name, cfg):
+    put("fuzz_vm_config", name, json.dumps(cfg, indent=1).encode())
+
+
+vm_config("minimal", {"payload": {"kernel": "/k"}})
+vm_config("ch-remote", {
+    "cpus": {"boot_vcpus": 2, "max_vcpus": 4, "topology": None, "kvm_hyperv": False,
+             "max_phys_bits": 46, "affinity": None, "features": {"amx": False}},
+    "memory": {"size": 1073741824, "mergeable": False, "hotplug_method": "Acpi",
+               "hotplug_size": None, "shared": True, "hugepages": False,
+               "hugepage_size": None, "prefault": False, "zones": None, "thp": True},
+    "payload": {"firmware": None, "kernel": "/boot/vmlinuz",
+                "cmdline": "console=hvc0 root=/dev/vda", "initramfs": "/boot/initrd.img"},
+    "disks": [{"path": "/img/root.raw", "readonly": False, "direct": True, "iommu": False,
+               "num_queues": 1, "queue_size": 128, "vhost_user": False, "id": "root",
+               "serial": "SN-1", "pci_segment": 0}],
+    "net": [{"tap": "tap0", "ip": "192.168.249.1", "mask": "255.255.255.0",
+             "mac": "12:34:56:78:90:ab", "host_mac": None, "mtu": None, "num_queues": 2,
+             "queue_size": 256, "id": None}],
+    "rng": {"src": "/dev/urandom", "iommu": False},
+    "serial": {"file": None, "mode": "Null"}, "console": {"file": None, "mode": "Tty"},
+    "balloon": None, "fs": None, "pmem": None, "vsock": None, "iommu": False})
+vm_config("kvmbox-extensions", {
+    "payload": {"kernel": "/test.elf", "cmdline": ""},
+    "memory": {"size": 2097152, "hugepages": True, "hugepage_size": 2097152},
+    "net": [{"mac": "52:54:00:12:34:56", "id": "user0",
+             "kvmbox": {"user": True, "restrict": True,
+                        "hostfwd": ["tcp::2222-:22", "udp:127.0.0.1:5353-10.0.2.9:53"]}}],
+    "kvmbox": {"debug_exit": True, "testdev": True, "cpu_filter": "cx16,xsave"}})
+vm_config("old-forms", {"kernel": {"path": "/vmlinux"}, "cmdline": {"args": "quiet"},
+                        "initramfs": {"path": "/initrd"}, "cpus": {"boot_vcpus": 255}})

@@ -257,7 +257,10 @@ static void blk_checks(struct virtio_dev *d)
         blk_ro_disk(d, offered);
     else
         blk_rw_disk(d, offered);
-    virtio_reset(d);
+    /* blk_keep: the device stays live (its worker thread with it), for a
+     * host that looks at it afterwards. */
+    if (!cmdline_has(cmd, "blk_keep"))
+        virtio_reset(d);
 }
 
 /* ---- virtio-rng ---- */

@@ -43,3 +43,28 @@ expect() {
 
 # mod_arg INDEX FILE: "modI=SIZE:CKSUM" as the test guest expects it.
 mod_arg() { cksum < "$2" | awk -v i="$1" '{ printf "mod%d=%s:%s", i, $2, $1 }'; }
+
+# The API tests' helpers. api_tests_need_curl: every test in NAMES is
+# skipped (and the script ends) without /dev/kvm or curl.
+api_tests_need_curl() {
+    local why=
+    have_kvm || why="no usable /dev/kvm"
+    [ -z "$why" ] && ! command -v curl >/dev/null && why="curl not installed"
+    [ -z "$why" ] && return 0
+    for n in "${NAMES[@]}"; do skip "$n" "$why"; done
+    exit 0
+}
+# api METHOD ENDPOINT [BODY]: one request to the API socket $S; sets
+# $code (the HTTP status) and $body.
+api() {
+    curl -s --max-time 30 --unix-socket "$S" -X "$1" -w '\n%{http_code}' ${3:+-d "$3"} \
+        "http://localhost/api/v1/$2" > "$TMP/resp" 2>/dev/null
+    code=$(tail -n1 "$TMP/resp")
+    body=$(sed '$d' "$TMP/resp")
+}
+# check NAME CONDITION...: ok, or not ok with the last answer and $TMP/err.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else echo "#   code ${code:-} body ${body:-}"; not_ok "$name" "$TMP/err"; fi
+}

@@ -16,28 +16,9 @@ NAMES=("api: vmm.ping answers with the version and pid; the socket is mode 0600"
        "api: a stale socket left by a dead kvmbox is replaced"
        "events: --event-monitor has a JSON line per state change, in order; vCPU threads are named"
        "api: vm.power-button gives 204 while running, 500 while paused")
-if ! have_kvm; then
-    for n in "${NAMES[@]}"; do skip "$n" "no usable /dev/kvm"; done
-    exit 0
-fi
-if ! command -v curl >/dev/null; then
-    for n in "${NAMES[@]}"; do skip "$n" "curl not installed"; done
-    exit 0
-fi
+api_tests_need_curl
 
 S=$TMP/api.sock
-# api METHOD ENDPOINT: the status code on the first line, then the body.
-api() {
-    curl -s --max-time 20 --unix-socket "$S" -X "$1" -w '\n%{http_code}' \
-        "http://localhost/api/v1/$2" > "$TMP/resp" 2>/dev/null
-    code=$(tail -n1 "$TMP/resp")
-    body=$(sed '$d' "$TMP/resp")
-}
-check() {   # NAME CONDITION...
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else echo "#   code $code body $body"; not_ok "$name" "$TMP/err"; fi
-}
 
 timeout -k 5 120 "$KVMBOX" run --kernel "$G/boot-pvh.elf" --cmdline spin --api-socket "$S" \
     --event-monitor path="$TMP/events" < /dev/null > "$TMP/out" 2> "$TMP/err" &

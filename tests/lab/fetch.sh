@@ -53,6 +53,8 @@ drivers/net/virtio_net
 drivers/block/virtio_blk
 drivers/char/virtio_console
 drivers/char/hw_random/virtio-rng
+drivers/acpi/button
+drivers/input/evdev
 LIST
     cp "$here/guest-init.sh" "$r/init"
     chmod 755 "$r/init"

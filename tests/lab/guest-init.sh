@@ -1,12 +1,13 @@
 #!/bin/sh
 # /init of the nested Linux guest that kvmbox boots inside the lab: loads
 # the virtio drivers, prints one marker line (uptime, CPUs, virtio devices),
-# the kernel's warnings, and powers off through ACPI (kvmbox exits 0).
+# the kernel's warnings, and powers off through ACPI (kvmbox exits 0),
+# with kvmbox.powerbutton only once the ACPI power button is pressed.
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover \
-         net_failover virtio_net virtio_blk virtio_console virtio-rng; do
+         net_failover virtio_net virtio_blk virtio_console virtio-rng button evdev; do
     insmod /lib/modules/$m.ko 2>/dev/null
 done
 echo "KVMBOX-GUEST-READY uptime=$(cut -d' ' -f1 /proc/uptime)" \
@@ -81,6 +82,18 @@ if grep -qw kvmbox.ticks /proc/cmdline; then
     for i in $(seq 40); do
         echo "KVMBOX-TICK $i $(cut -d' ' -f1 /proc/uptime)"
         sleep 0.25
+    done
+fi
+# kvmbox.powerbutton: wait for the ACPI power button (the kernel's button
+# driver reports it as a key on its input device) and then power off, as
+# a desktop's logind would: the host presses it with vm.power-button.
+if grep -qw kvmbox.powerbutton /proc/cmdline; then
+    for ev in /sys/class/input/event*; do
+        [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ] || continue
+        echo "KVMBOX-POWER-READY ${ev##*/}"
+        dd if=/dev/input/${ev##*/} of=/dev/null bs=24 count=1 2>/dev/null
+        echo "KVMBOX-POWER-BUTTON pressed"
+        break
     done
 fi
 echo "KVMBOX-GUEST-DONE"

@@ -248,6 +248,59 @@ else
     echo "not ok - lab: \$name"; echo "#   status \$rc"
     tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
 fi
+
+# The VM's life through the API on the stock kernel with 2 vCPUs, a disk
+# and a NIC: paused and resumed (its console answers after), rebooted by
+# vm.reboot (the kernel boots again in a new VM), then shut down by
+# vm.power-button (the kernel sees the ACPI power button and powers off:
+# kvmbox exits 0). A boot that stalls (docs/lab.md: 2-vCPU boots here
+# stall now and then) is tried again: the first by starting again, the
+# reboot by asking for another.
+name="stock kernel, 2 vCPUs, disk and NIC: paused and resumed, rebooted by vm.reboot, shut down by vm.power-button"
+ctl() { ./kvmbox ctl --api-socket /tmp/api.sock "\$@"; }
+dd if=/dev/zero of=/tmp/life.img bs=1M count=1 2>/dev/null
+# ready N: waits until the guest has been ready N times (30 s).
+ready() {
+    for i in \$(seq 300); do
+        [ "\$(grep -c '^KVMBOX-POWER-READY' /tmp/out)" -ge "\$1" ] && return 0; sleep 0.1
+    done
+    return 1
+}
+for attempt in 1 2 3; do
+    rm -f /tmp/api.sock
+    timeout 150 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory 256M --cpus 2 \
+        --disk path=/tmp/life.img --net user --api-socket /tmp/api.sock \
+        --cmdline "console=ttyS0 reboot=k panic=-1 kvmbox.powerbutton" \
+        > /tmp/out 2> /tmp/err < /dev/null &
+    kpid=\$!
+    ready 1 && break
+    echo "# attempt \$attempt: no boot in 30 s"; tail -n 3 /tmp/out | sed 's/^/#   /'
+    kill \$kpid; wait \$kpid
+done
+cpus=\$(sed -n 's/^KVMBOX-GUEST-READY.* cpus=\([0-9]*\).*/\1/p' /tmp/out | head -n 1)
+ctl pause; prc=\$?
+pstate=\$(ctl info | grep -o '"state": "[A-Za-z]*"')
+ctl resume; rrc=\$?
+rstate=\$(ctl info | grep -o '"state": "[A-Za-z]*"')
+boots=1
+for attempt in 1 2 3; do
+    ctl reboot; brc=\$?
+    boots=\$((boots + 1))
+    ready \$boots && break
+    echo "# reboot \$attempt: no boot in 30 s"
+done
+ctl power-button; pbrc=\$?
+wait \$kpid; rc=\$?
+echo "# cpus \$cpus, pause \$prc (\$pstate), resume \$rrc (\$rstate), reboot \$brc, boots \$(grep -c '^KVMBOX-POWER-READY' /tmp/out), power-button \$pbrc, status \$rc"
+if [ "\$cpus" = 2 ] && [ \$prc -eq 0 ] && [ "\$pstate" = '"state": "Paused"' ] && [ \$rrc -eq 0 ] &&
+   [ "\$rstate" = '"state": "Running"' ] && [ \$brc -eq 0 ] &&
+   [ "\$(grep -c '^KVMBOX-POWER-READY' /tmp/out)" -ge 2 ] && [ \$pbrc -eq 0 ] && [ \$rc -eq 0 ] &&
+   grep -q "^KVMBOX-POWER-BUTTON pressed" /tmp/out && grep -q KVMBOX-GUEST-DONE /tmp/out; then
+    echo "ok - lab: \$name"
+else
+    echo "not ok - lab: \$name"
+    tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
+fi
 IN
 
 run_lab() {

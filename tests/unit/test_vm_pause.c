@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "vmm/run_state.h"
 #include "vmm/vm.h"
+#include "vmm/vmm.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -63,15 +64,17 @@ static void transitions(void **state)
 }
 
 struct runner {
-    struct vm vm;
+    struct vmm m;
+    struct vm_config cfg;
+    char kernel[512];
     pthread_t thread;
     int status;
 };
 
-static void *run_vm(void *arg)
+static void *run_vmm(void *arg)
 {
     struct runner *r = arg;
-    r->status = vm_run(&r->vm);
+    r->status = vmm_run(&r->m);
     return NULL;
 }
 
@@ -104,33 +107,44 @@ static bool have_kvm(void)
     return !getenv("KVMBOX_TEST_NO_KVM") && access("/dev/kvm", R_OK | W_OK) == 0;
 }
 
-static void start(struct runner *r, unsigned cpus)
+/* A VMM with one booted VM, its loop on a thread of its own (the test's
+ * thread plays the API's part). */
+static struct vm *start(struct runner *r, unsigned cpus)
 {
-    static struct vm_config cfg;
-    memset(&cfg, 0, offsetof(struct vm_config, disks));
-    static char kernel[512];
     const char *g = getenv("GUEST_BUILD");
-    snprintf(kernel, sizeof kernel, "%s/boot-pvh.elf", g && *g ? g : "build/guest");
-    cfg.kernel = kernel;
-    cfg.cmdline = "count";
-    cfg.mem_size = 64ull << 20;
-    cfg.cpus = cpus;
-    cfg.kvm_path = "/dev/kvm";
-    assert_int_equal(vm_create(&r->vm, &cfg), 0);
+    snprintf(r->kernel, sizeof r->kernel, "%s/boot-pvh.elf", g && *g ? g : "build/guest");
+    r->cfg.kernel = r->kernel;
+    r->cfg.cmdline = "count";
+    r->cfg.mem_size = 64ull << 20;
+    r->cfg.cpus = cpus;
+    r->cfg.kvm_path = "/dev/kvm";
+    char err[512];
+    assert_int_equal(vmm_init(&r->m, &r->cfg), 0);
+    r->m.stdin_fd = -1;
     /* The guest's console is not this test's output (run-all.sh reads
-     * "ok" lines from it). */
-    r->vm.console_out.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    assert_int_equal(vm_get_state(&r->vm), VM_STATE_CREATED);
-    assert_int_equal(pthread_create(&r->thread, NULL, run_vm, r), 0);
+     * "ok" lines from it). Nothing has been written yet. */
+    r->m.console_out.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_int_equal(vmm_vm_create(&r->m, &r->cfg, NULL, err, sizeof err), VMM_OK);
+    enum vm_state s;
+    assert_int_equal(vmm_vm_state(&r->m, &s), VMM_OK);
+    assert_int_equal(s, VM_STATE_CREATED);
+    assert_int_equal(vmm_vm_boot(&r->m, err, sizeof err), VMM_OK);
+    assert_int_equal(pthread_create(&r->thread, NULL, run_vmm, r), 0);
+    return r->m.vm;
 }
 
+/* As a signal or vmm.shutdown ends it: the loop shuts the VM down. */
 static void stop(struct runner *r)
 {
-    vm_request_stop(&r->vm, VM_STOP_USER, 0);
+    vmm_request_exit(&r->m, 0);
     pthread_join(r->thread, NULL);
-    assert_int_equal(vm_get_state(&r->vm), VM_STATE_SHUTDOWN);
-    close(r->vm.console_out.fd);
-    vm_destroy(&r->vm);
+    assert_int_equal(r->status, 0);
+    enum vm_state s;
+    assert_int_equal(vmm_vm_state(&r->m, &s), VMM_OK);
+    assert_int_equal(s, VM_STATE_SHUTDOWN);
+    assert_null(r->m.vm);
+    close(r->m.console_out.fd);
+    vmm_destroy(&r->m);
 }
 
 static void pause_stops_the_guest(void **state)
@@ -142,28 +156,28 @@ static void pause_stops_the_guest(void **state)
     }
     alarm(120);
     struct runner *r = test_calloc(1, sizeof *r);
-    start(r, 2);
-    volatile uint64_t *counter = find_counter(&r->vm);
+    struct vm *vm = start(r, 2);
+    volatile uint64_t *counter = find_counter(vm);
     assert_non_null(counter);
     assert_true(moves(counter));
     char err[256];
     for (int round = 0; round < 3; round++) {
-        assert_int_equal(vm_pause(&r->vm, err, sizeof err), 0);
-        assert_int_equal(vm_get_state(&r->vm), VM_STATE_PAUSED);
-        pthread_mutex_lock(&r->vm.pause_lock);
-        assert_int_equal(r->vm.parked, r->vm.nvcpus);
-        pthread_mutex_unlock(&r->vm.pause_lock);
+        assert_int_equal(vm_pause(vm, err, sizeof err), 0);
+        assert_int_equal(vm_get_state(vm), VM_STATE_PAUSED);
+        pthread_mutex_lock(&vm->pause_lock);
+        assert_int_equal(vm->parked, vm->nvcpus);
+        pthread_mutex_unlock(&vm->pause_lock);
         assert_false(moves(counter));
-        assert_int_equal(vm_pause(&r->vm, err, sizeof err), -1);
+        assert_int_equal(vm_pause(vm, err, sizeof err), -1);
         assert_non_null(strstr(err, "already paused"));
-        assert_int_equal(vm_resume(&r->vm, err, sizeof err), 0);
-        assert_int_equal(vm_get_state(&r->vm), VM_STATE_RUNNING);
+        assert_int_equal(vm_resume(vm, err, sizeof err), 0);
+        assert_int_equal(vm_get_state(vm), VM_STATE_RUNNING);
         assert_true(moves(counter));
     }
-    assert_int_equal(vm_resume(&r->vm, err, sizeof err), -1);
+    assert_int_equal(vm_resume(vm, err, sizeof err), -1);
     assert_non_null(strstr(err, "not paused"));
     /* Stopped while paused: the parked vCPUs leave, the VM shuts down. */
-    assert_int_equal(vm_pause(&r->vm, err, sizeof err), 0);
+    assert_int_equal(vm_pause(vm, err, sizeof err), 0);
     stop(r);
     test_free(r);
     alarm(0);

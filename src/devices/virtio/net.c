@@ -4,6 +4,7 @@
 #include "devices/thread_gate.h"
 #include "devices/virtio/virtio_pci.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 #include <errno.h>
 #include <linux/virtio_ids.h>
@@ -167,7 +168,7 @@ static int nic_activate(void *dev)
         thread_gate_destroy(&n->gate);
         return -1;
     }
-    pthread_setname_np(n->thread, "virtio-net");
+    thread_set_name(n->thread, n->vp->id[0] ? n->vp->id : "virtio-net");
     n->running = true;
     return 0;
 }

@@ -129,7 +129,7 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chai
 int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
                             void (*fn)(void *dev, unsigned tag), void *dev, int extra_fd)
 {
-    worker_init(w, name, fn, dev);
+    worker_init(w, vp->id[0] ? vp->id : name, fn, dev);
     for (unsigned q = 0; q < vp->ops->nqueues; q++)
         if (worker_add_fd(w, vp->kick_fd[q], q, true) < 0)
             return -1;
@@ -600,7 +600,14 @@ static bool vp_pci_bdf(const void *opaque, char *buf, size_t len)
     return true;
 }
 
+static void vp_set_id(void *opaque, const char *id)
+{
+    struct virtio_pci *vp = opaque;
+    snprintf(vp->id, sizeof vp->id, "%s", id);
+}
+
 const struct device_ops virtio_pci_device_ops = {
     .name = "virtio-pci", .save = vp_save, .load = vp_load, .destroy = vp_destroy,
     .pause = vp_pause, .resume = vp_resume, .counters = vp_counters, .pci_bdf = vp_pci_bdf,
+    .set_id = vp_set_id,
 };

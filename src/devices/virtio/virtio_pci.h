@@ -73,6 +73,7 @@ struct virtio_pci {
     uint64_t notify_base;            /* where the notify region is now */
     bool active;
     bool paused;                     /* the VM is paused: a device activated now starts paused */
+    char id[DEVICE_ID_MAX];          /* the API's id: the name of the device's threads */
 };
 
 /* Creates the transport for a device with `features` (device-specific

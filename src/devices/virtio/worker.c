@@ -1,6 +1,7 @@
 #include "devices/virtio/worker.h"
 
 #include "util/log.h"
+#include "util/thread_name.h"
 
 #include <errno.h>
 #include <string.h>
@@ -85,6 +86,7 @@ int worker_start(struct virtio_worker *w)
     }
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         goto fail;
+    thread_set_name(w->thread, w->name);
     w->running = true;
     return 0;
 fail:

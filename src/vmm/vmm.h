@@ -1,0 +1,83 @@
+/* The VMM: the process around at most one VM. It owns what outlives a VM
+ * (the main loop and its signals, the terminal, the guest's console
+ * output, the event monitor) and the VM's configuration, and it drives the
+ * VM's life: created from a configuration (the command line's, or the
+ * API's vm.create), booted, shut down and booted again, rebooted, deleted.
+ * `kvmbox run --kernel` boots at once; `kvmbox run --api-socket` alone
+ * starts empty and waits for the API.
+ *
+ * Everything here runs on the main thread (the loop, and the API, which
+ * the loop serves), except vmm_request_exit, which any thread may call. */
+#ifndef KVMBOX_VMM_VMM_H
+#define KVMBOX_VMM_VMM_H
+
+#include "core/config.h"
+#include "vmm/console.h"
+#include "vmm/console_out.h"
+#include "vmm/event_loop.h"
+#include "vmm/events.h"
+#include "vmm/run_state.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vm;
+
+/* Releases a configuration the VMM was given to own (vm.create's). */
+typedef void (*vmm_config_release_fn)(struct vm_config *cfg);
+
+struct vmm {
+    const struct vm_config *base;     /* the command line: the VMM's own settings */
+    /* The VM's configuration, or NULL when none has been created (or it was
+     * deleted); released with `release` when that is set. */
+    struct vm_config *cfg;
+    vmm_config_release_fn release;
+    struct vm *vm;                    /* the VM while it is booted, else NULL */
+    enum vm_state idle_state;         /* with cfg but no VM: Created or Shutdown */
+    bool reboot_on_reset;             /* a guest reset reboots (with the API, as CH) */
+
+    struct event_loop loop;           /* the main thread's fds */
+    struct event_monitor events;      /* --event-monitor */
+    struct console console;           /* the terminal (stdin) */
+    struct console_out console_out;   /* the guest's output, to stdout */
+    int stdin_fd;                     /* STDIN_FILENO; -1: take no input */
+    int wake_fd;                      /* an eventfd: a VM stops, a console has room */
+    int sig_fd;                       /* SIGINT, SIGTERM, SIGHUP */
+
+    atomic_bool exiting;
+    atomic_int exit_status;
+};
+
+enum vmm_result {
+    VMM_OK = 0,
+    VMM_REFUSED = -1,   /* the wrong state for it, or it failed: err says why */
+    VMM_NO_VM = -2,     /* no VM has been created */
+};
+
+/* Blocks the signals the loop takes (before any thread exists, so every
+ * thread inherits the mask), opens the event monitor. Returns 0, or -1
+ * after logging why. vmm_destroy either way. */
+int vmm_init(struct vmm *m, const struct vm_config *base);
+/* Serves the loop until the VMM is to exit (vmm.shutdown, a signal,
+ * Ctrl-A x, a guest that powers off or stops with an error); shuts down
+ * any VM; returns the process's exit status. */
+int vmm_run(struct vmm *m);
+void vmm_destroy(struct vmm *m);
+/* Any thread: the loop ends with this status (the first request wins). */
+void vmm_request_exit(struct vmm *m, int status);
+
+/* The VM's life, for the CLI and the API. Each returns VMM_OK, or an
+ * error with the reason in err. */
+enum vmm_result vmm_vm_create(struct vmm *m, struct vm_config *cfg, vmm_config_release_fn release,
+                              char *err, size_t errlen);
+enum vmm_result vmm_vm_boot(struct vmm *m, char *err, size_t errlen);
+enum vmm_result vmm_vm_shutdown(struct vmm *m, char *err, size_t errlen);
+enum vmm_result vmm_vm_reboot(struct vmm *m, char *err, size_t errlen);
+/* Shuts the VM down if it runs and forgets its configuration. */
+enum vmm_result vmm_vm_delete(struct vmm *m, char *err, size_t errlen);
+/* The VM's state (Created or Shutdown while no VM is booted); VMM_NO_VM
+ * when no VM has been created. */
+enum vmm_result vmm_vm_state(struct vmm *m, enum vm_state *state);
+
+#endif
