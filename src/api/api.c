@@ -2,13 +2,12 @@
 
 #include "api/api_socket.h"
 #include "api/http.h"
+#include "api/restore_request.h"
 #include "api/vm_config_json.h"
 #include "core/config.h"
-#include "vmm/cpuid.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -73,123 +72,6 @@ static void vmm_shutdown(struct api *a, const struct http_request *req, struct h
 }
 
 /* ---- vm.* ---- */
-
-static void add_str(json_object *o, const char *key, const char *val)
-{
-    json_object_object_add(o, key, json_object_new_string(val));
-}
-
-static void add_bool(json_object *o, const char *key, bool val)
-{
-    json_object_object_add(o, key, json_object_new_boolean(val));
-}
-
-/* "tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT", as --net hostfwd= takes it. */
-static json_object *hostfwd_json(const struct hostfwd *f)
-{
-    char host[INET_ADDRSTRLEN] = "", guest[INET_ADDRSTRLEN] = "", text[96];
-    if (f->host_addr.s_addr != INADDR_ANY)
-        inet_ntop(AF_INET, &f->host_addr, host, sizeof host);
-    if (f->guest_addr.s_addr != INADDR_ANY)
-        inet_ntop(AF_INET, &f->guest_addr, guest, sizeof guest);
-    snprintf(text, sizeof text, "%s:%s:%u-%s:%u", f->udp ? "udp" : "tcp", host, f->host_port,
-             guest, f->guest_port);
-    return json_object_new_string(text);
-}
-
-static json_object *net_json(const struct vm_config *c, unsigned i)
-{
-    const struct net_config *n = &c->nets[i];
-    json_object *o = json_object_new_object();
-    char id[CONFIG_ID_MAX + 1], mac[18];
-    uint8_t m[6];
-    config_net_mac(c, i, m);
-    snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-    config_net_id(c, i, id, sizeof id);
-    if (n->kind == NET_TAP) {
-        add_str(o, "tap", n->ifname);
-    } else {
-        json_object *ext = json_object_new_object(), *fwd = json_object_new_array();
-        add_bool(ext, "user", true);
-        for (unsigned f = 0; f < n->nfwd; f++)
-            json_object_array_add(fwd, hostfwd_json(&n->fwd[f]));
-        json_object_object_add(ext, "hostfwd", fwd);
-        add_bool(ext, "restrict", n->restricted);
-        json_object_object_add(o, "kvmbox", ext);
-    }
-    add_str(o, "mac", mac);
-    add_str(o, "id", id);
-    return o;
-}
-
-static json_object *mode_json(bool tty)
-{
-    json_object *o = json_object_new_object();
-    add_str(o, "mode", tty ? "Tty" : "Off");
-    return o;
-}
-
-/* The VmConfig as CH shapes it, with kvmbox's extensions in "kvmbox"
- * objects: what vm.create takes, so that vm.info's config creates the same
- * VM again (docs/api.md). */
-static json_object *config_json(const struct vm_config *c)
-{
-    json_object *cfg = json_object_new_object();
-    json_object *cpus = json_object_new_object();
-    json_object_object_add(cpus, "boot_vcpus", json_object_new_int((int)c->cpus));
-    json_object_object_add(cpus, "max_vcpus", json_object_new_int((int)c->cpus));
-    json_object_object_add(cfg, "cpus", cpus);
-    json_object *mem = json_object_new_object();
-    json_object_object_add(mem, "size", json_object_new_int64((int64_t)c->mem_size));
-    add_bool(mem, "shared", c->mem_shared);
-    add_bool(mem, "hugepages", c->mem_hugepages);
-    json_object_object_add(cfg, "memory", mem);
-    json_object *payload = json_object_new_object();
-    add_str(payload, "kernel", c->kernel ? c->kernel : "");
-    if (c->cmdline)
-        add_str(payload, "cmdline", c->cmdline);
-    if (c->ninitrds)
-        add_str(payload, "initramfs", c->initrds[0]);
-    json_object_object_add(cfg, "payload", payload);
-    json_object *disks = json_object_new_array();
-    for (unsigned i = 0; i < c->ndisks; i++) {
-        json_object *d = json_object_new_object();
-        char id[CONFIG_ID_MAX + 1];
-        config_disk_id(c, i, id, sizeof id);
-        add_str(d, "path", c->disks[i].path);
-        add_bool(d, "readonly", c->disks[i].readonly);
-        add_bool(d, "direct", c->disks[i].direct);
-        if (c->disks[i].serial[0])
-            add_str(d, "serial", c->disks[i].serial);
-        add_str(d, "id", id);
-        json_object_array_add(disks, d);
-    }
-    json_object_object_add(cfg, "disks", disks);
-    json_object *nets = json_object_new_array();
-    for (unsigned i = 0; i < c->nnets; i++)
-        json_object_array_add(nets, net_json(c, i));
-    json_object_object_add(cfg, "net", nets);
-    if (c->rng) {
-        json_object *rng = json_object_new_object();
-        add_str(rng, "src", "getrandom");
-        json_object_object_add(cfg, "rng", rng);
-    }
-    /* The UART always exists; the terminal's input goes to one of them. */
-    json_object_object_add(cfg, "serial", mode_json(true));
-    json_object_object_add(cfg, "console", mode_json(c->console == CONSOLE_VIRTIO));
-    json_object *ext = json_object_new_object();
-    add_bool(ext, "debug_exit", c->debug_exit);
-    add_bool(ext, "testdev", c->testdev);
-    char filter[512] = "";
-    for (unsigned i = 0; cpu_feature_name(i); i++)
-        if (c->cpu_filter.hide[i])
-            snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "%s%s",
-                     filter[0] ? "," : "", cpu_feature_name(i));
-    if (filter[0])
-        add_str(ext, "cpu_filter", filter);
-    json_object_object_add(cfg, "kvmbox", ext);
-    return cfg;
-}
 
 /* ---- the devices, by the ids Cloud Hypervisor gives them ---- */
 
@@ -296,7 +178,7 @@ static void vm_info(struct api *a, const struct http_request *req, struct http_r
     }
     const struct vm_config *cfg = a->vmm->cfg;
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "config", config_json(cfg));
+    json_object_object_add(o, "config", vm_config_to_json(cfg));
     json_object_object_add(o, "state", json_object_new_string(vm_state_name(s)));
     json_object_object_add(o, "memory_actual_size", json_object_new_int64((int64_t)cfg->mem_size));
     if (a->vmm->vm)
@@ -368,6 +250,48 @@ static void vm_create_ep(struct api *a, const struct http_request *req, struct h
     }
 }
 
+/* The paused VM to a snapshot directory: 204; 400 for a bad body, 500 in
+ * the wrong state or when the snapshot cannot be written (nothing then
+ * exists under the destination's name). */
+static void vm_snapshot_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    char err[512], path[SNAPSHOT_PATH_MAX];
+    if (snapshot_request_from_json(req->body, req->body_len, path, sizeof path, err,
+                                   sizeof err) < 0) {
+        error1(r, 400, err);
+        return;
+    }
+    enum vm_state s;
+    if (vmm_vm_state(a->vmm, &s) == VMM_NO_VM) {
+        error1(r, 404, "no VM has been created (vm.create first)");
+        return;
+    }
+    json_object *cfg = vm_config_to_json(a->vmm->cfg);
+    const char *text = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PRETTY);
+    enum vmm_result res = vmm_vm_snapshot(a->vmm, path, text, strlen(text), err, sizeof err);
+    json_object_put(cfg);
+    if (res != VMM_OK)
+        refuse(r, res, err);
+    else
+        r->status = 204;
+}
+
+/* A snapshot into the empty VMM: 204 once the VM is restored (paused, or
+ * running with "resume": true). */
+static void vm_restore_ep(struct api *a, const struct http_request *req, struct http_response *r)
+{
+    char err[512];
+    struct restore_request rr;
+    if (restore_request_from_json(req->body, req->body_len, &rr, err, sizeof err) < 0) {
+        error1(r, 400, err);
+        return;
+    }
+    if (restore_vm(a->vmm, &rr, err, sizeof err) != VMM_OK)
+        error1(r, 500, err);
+    else
+        r->status = 204;
+}
+
 static void vm_boot_ep(struct api *a, const struct http_request *req, struct http_response *r)
 {
     (void)req;
@@ -407,6 +331,8 @@ static const struct {
     { "vm.resume", "PUT", vm_resume_ep },
     { "vm.power-button", "PUT", vm_power_button_ep },
     { "vm.create", "PUT", vm_create_ep },
+    { "vm.snapshot", "PUT", vm_snapshot_ep },
+    { "vm.restore", "PUT", vm_restore_ep },
     { "vm.boot", "PUT", vm_boot_ep },
     { "vm.shutdown", "PUT", vm_shutdown_ep },
     { "vm.reboot", "PUT", vm_reboot_ep },

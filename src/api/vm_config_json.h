@@ -7,6 +7,8 @@
 
 #include "core/config.h"
 
+#include <json-c/json.h>
+
 #include <stddef.h>
 
 /* Parses a CH VmConfig (the body of vm.create). `base` supplies what is the
@@ -19,5 +21,10 @@
 int vm_config_from_json(const char *body, size_t len, const struct vm_config *base,
                         struct vm_config **out, char *err, size_t errlen);
 void vm_config_free(struct vm_config *cfg);
+
+/* The VmConfig as Cloud Hypervisor shapes it, kvmbox's extensions in
+ * "kvmbox" objects: exactly what vm_config_from_json reads, so that
+ * vm.info's config (or a snapshot's config.json) creates the same VM. */
+json_object *vm_config_to_json(const struct vm_config *c);
 
 #endif

@@ -1,5 +1,7 @@
 #include "cli/ctl.h"
 
+#include "cli/restore_option.h"
+
 #include "api/http.h"
 #include "util/clock.h"
 #include "util/grow.h"
@@ -270,7 +272,9 @@ int ctl_report(const char *endpoint, const struct ctl_reply *reply, FILE *out)
 
 /* ---- the command line ---- */
 
-enum ctl_arg { ARG_NONE, ARG_FILE };
+/* What a command's one argument is: a VmConfig file, a snapshot's URL, a
+ * restore's source_url=...[,...] (as ch-remote takes them). */
+enum ctl_arg { ARG_NONE, ARG_FILE, ARG_URL, ARG_RESTORE };
 
 static const struct ctl_command {
     const char *name;        /* ch-remote's */
@@ -291,6 +295,9 @@ static const struct ctl_command {
     { "power-button", "PUT", "vm.power-button", ARG_NONE, "press the ACPI power button" },
     { "delete", "PUT", "vm.delete", ARG_NONE, "delete the VM" },
     { "shutdown-vmm", "PUT", "vmm.shutdown", ARG_NONE, "end the kvmbox process" },
+    { "snapshot", "PUT", "vm.snapshot", ARG_URL, "write the paused VM to file:///DIR" },
+    { "restore", "PUT", "vm.restore", ARG_RESTORE,
+      "restore source_url=file:///DIR[,resume=on][,memory_restore_mode=...][,tap=ID:IF][,disk=ID:PATH]" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -307,7 +314,9 @@ void ctl_usage(FILE *out)
     for (size_t i = 0; i < NCOMMANDS; i++) {
         char name[32];
         snprintf(name, sizeof name, "%s%s", commands[i].name,
-                 commands[i].arg == ARG_FILE ? " [FILE|-]" : "");
+                 commands[i].arg == ARG_FILE ? " [FILE|-]"
+                 : commands[i].arg == ARG_URL ? " URL"
+                 : commands[i].arg == ARG_RESTORE ? " OPTIONS" : "");
         fprintf(out, "  %-19s %s\n", name, commands[i].help);
     }
 }
@@ -357,6 +366,50 @@ static char *read_config(const char *arg, size_t *len, char *err, size_t errlen)
     return b;
 }
 
+/* snapshot's body: {"destination_url": URL}. */
+static char *snapshot_body(const char *url, size_t *len)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "destination_url", json_object_new_string(url));
+    char *b = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    *len = b ? strlen(b) : 0;
+    return b;
+}
+
+static json_object *overrides_json(const struct restore_override *list, unsigned n)
+{
+    json_object *o = json_object_new_object();
+    for (unsigned i = 0; i < n; i++)
+        json_object_object_add(o, list[i].id, json_object_new_string(list[i].value));
+    return o;
+}
+
+/* restore's body from --restore's syntax: a RestoreConfig. */
+static char *restore_body(const char *arg, size_t *len, char *err, size_t errlen)
+{
+    struct restore_request req;
+    if (restore_option_parse(arg, &req, err, errlen) < 0)
+        return NULL;
+    json_object *o = json_object_new_object();
+    char url[SNAPSHOT_PATH_MAX + 8];
+    snprintf(url, sizeof url, "file://%s", req.path);
+    json_object_object_add(o, "source_url", json_object_new_string(url));
+    json_object_object_add(o, "resume", json_object_new_boolean(req.resume));
+    json_object_object_add(o, "memory_restore_mode",
+                           json_object_new_string(req.ondemand ? "ondemand" : "copy"));
+    json_object *ext = json_object_new_object();
+    json_object_object_add(ext, "taps", overrides_json(req.taps, req.ntaps));
+    json_object_object_add(ext, "disks", overrides_json(req.disks, req.ndisks));
+    json_object_object_add(o, "kvmbox", ext);
+    char *b = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    *len = b ? strlen(b) : 0;
+    if (!b)
+        snprintf(err, errlen, "out of memory");
+    return b;
+}
+
 static int bad_usage(const char *fmt, const char *arg)
 {
     char msg[256];
@@ -403,16 +456,24 @@ int ctl_main(int argc, char **argv)
     if (!c)
         return bad_usage("unknown command '%s'", argv[i]);
     int nargs = argc - i - 1;
-    if (nargs > (c->arg == ARG_FILE ? 1 : 0))
+    if (nargs > (c->arg == ARG_NONE ? 0 : 1))
         return bad_usage("too many arguments for '%s'", c->name);
+    if ((c->arg == ARG_URL || c->arg == ARG_RESTORE) && nargs != 1)
+        return bad_usage("'%s' needs its argument", c->name);
     if (!sock)
         return bad_usage("%s", "--api-socket PATH is required");
 
     char err[512];
     char *body = NULL;
     size_t body_len = 0;
-    if (c->arg == ARG_FILE && !(body = read_config(nargs ? argv[i + 1] : NULL, &body_len,
-                                                   err, sizeof err))) {
+    const char *arg = nargs ? argv[i + 1] : NULL;
+    if (c->arg == ARG_FILE)
+        body = read_config(arg, &body_len, err, sizeof err);
+    else if (c->arg == ARG_URL && !(body = snapshot_body(arg, &body_len)))
+        snprintf(err, sizeof err, "out of memory");
+    else if (c->arg == ARG_RESTORE)
+        body = restore_body(arg, &body_len, err, sizeof err);
+    if (c->arg != ARG_NONE && !body) {
         log_error("%s", err);
         return 1;
     }

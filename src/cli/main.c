@@ -1,6 +1,7 @@
 /* kvmbox: a virtual machine monitor on /dev/kvm. */
 #include "api/api.h"
 #include "cli/ctl.h"
+#include "cli/restore_option.h"
 #include "cli/options.h"
 #include "util/log.h"
 #include "util/stdfds.h"
@@ -52,6 +53,18 @@ static int cmd_run(int argc, char **argv)
     if (dev && *dev)
         cfg.kvm_path = dev;
 
+    /* --restore is read whole before anything starts: bad syntax is an
+     * error now, not after the VMM is up. */
+    struct restore_request restore;
+    if (cfg.restore && restore_option_parse(cfg.restore, &restore, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (cfg.restore && !restore.resume && !cfg.api_path && !cfg.api_fd) {
+        log_error("--restore without --api-socket needs resume=on: nothing could resume the "
+                  "restored VM");
+        return 1;
+    }
     struct vmm m;
     int status = 1;
     struct api *api = NULL;
@@ -65,6 +78,10 @@ static int cmd_run(int argc, char **argv)
     if (cfg.kernel && (vmm_vm_create(&m, &cfg, NULL, why, sizeof why) < 0 ||
                        vmm_vm_boot(&m, why, sizeof why) < 0))
         goto out;
+    if (cfg.restore && restore_vm(&m, &restore, why, sizeof why) != VMM_OK) {
+        log_error("%s", why);
+        goto out;
+    }
     if (serve && !(api = api_start(&m, why, sizeof why))) {
         log_error("%s", why);
         goto out;

@@ -1,5 +1,7 @@
 #include "cli/options.h"
 
+#include "cli/kv.h"
+
 #include "arch/x86/layout.h"
 #include "core/config_check.h"
 #include "util/size.h"
@@ -13,7 +15,7 @@
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
     OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_TESTDEV,
-    OPT_API_SOCKET, OPT_EVENT_MONITOR,
+    OPT_API_SOCKET, OPT_EVENT_MONITOR, OPT_RESTORE,
 };
 
 static const struct option long_opts[] = {
@@ -26,6 +28,7 @@ static const struct option long_opts[] = {
     { "testdev", no_argument, NULL, OPT_TESTDEV },
     { "api-socket", required_argument, NULL, OPT_API_SOCKET },
     { "event-monitor", required_argument, NULL, OPT_EVENT_MONITOR },
+    { "restore", required_argument, NULL, OPT_RESTORE },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
@@ -58,6 +61,11 @@ void options_usage(FILE *out)
           "  --debug-exit       exit device at port 0xf4: writing V exits with (V<<1)|1\n"
           "  --api-socket PATH  serve Cloud Hypervisor's REST API (HTTP on a Unix socket,\n"
           "                     mode 0600); also path=PATH, or fd=N for one already bound\n"
+          "  --restore source_url=file:///DIR[,resume=on][,memory_restore_mode=copy|ondemand]\n"
+          "            [,tap=ID:IFNAME][,disk=ID:PATH]\n"
+          "                     restore a snapshot (vm.snapshot) instead of booting; paused\n"
+          "                     unless resume=on (which it needs without --api-socket);\n"
+          "                     tap= and disk= give a NIC or disk of that id a new host side\n"
           "  --event-monitor path=FILE|fd=N\n"
           "                     a JSON line per VMM and VM state change (CH's events)\n"
           "  --testdev          QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017, MMIO at\n"
@@ -182,120 +190,13 @@ static int parse_initrds(const char *arg, struct vm_config *cfg, char *buf, size
     return 0;
 }
 
-/* One item of a comma-separated device option: "key=value", or a bare
- * "value" (key NULL). */
-struct kv {
-    const char *key, *val;
-    size_t klen, vlen;
-};
-
-/* *p walks the option's value from its start and is NULL after the last
- * item, so that a trailing comma yields a last, empty item (which
- * check_items refuses) rather than nothing. */
-static bool kv_next(const char **p, struct kv *kv)
-{
-    if (!*p)
-        return false;
-    const char *end = strchr(*p, ',');
-    size_t n = end ? (size_t)(end - *p) : strlen(*p);
-    const char *eq = memchr(*p, '=', n);
-    kv->key = eq ? *p : NULL;
-    kv->klen = eq ? (size_t)(eq - *p) : 0;
-    kv->val = eq ? eq + 1 : *p;
-    kv->vlen = eq ? n - kv->klen - 1 : n;
-    *p = end ? end + 1 : NULL;
-    return true;
-}
-
-static bool kv_is(const struct kv *kv, const char *key)
-{
-    return kv->key && kv->klen == strlen(key) && !strncmp(kv->key, key, kv->klen);
-}
-
-/* The rules every KEY=VALUE option shares, checked before its items are
- * read: no empty item (a stray comma), no "=VALUE" without a key, no
- * "KEY=" without a value, and no key given twice, except `repeatable`
- * (may be NULL), which adds one more each time. */
-static int check_items(const char *opt, const char *arg, const char *repeatable, char *err,
-                       size_t errlen)
-{
-    const char *p = arg;
-    struct kv kv;
-    while (kv_next(&p, &kv)) {
-        if (!kv.key && !kv.vlen) {
-            snprintf(err, errlen, "%s '%s': empty item (a stray comma?)", opt, arg);
-            return -1;
-        }
-        if (kv.key && !kv.klen) {
-            snprintf(err, errlen, "%s '%s': '=%.*s' has no key before the '='", opt, arg,
-                     (int)kv.vlen, kv.val);
-            return -1;
-        }
-        if (kv.key && !kv.vlen) {
-            snprintf(err, errlen, "%s '%s': %.*s= has no value", opt, arg, (int)kv.klen, kv.key);
-            return -1;
-        }
-        if (!kv.key || (repeatable && kv_is(&kv, repeatable)))
-            continue;
-        const char *q = arg;
-        struct kv prev;
-        while (kv_next(&q, &prev) && prev.key != kv.key) {
-            if (prev.key && prev.klen == kv.klen && !strncmp(prev.key, kv.key, kv.klen)) {
-                snprintf(err, errlen, "%s '%s': %.*s= given twice", opt, arg, (int)kv.klen,
-                         kv.key);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-static bool kv_val_is(const struct kv *kv, const char *val)
-{
-    return kv->vlen == strlen(val) && !strncmp(kv->val, val, kv->vlen);
-}
-
-/* Copies the value into a string of `size` bytes; false if it is empty
- * or does not fit. */
-static bool kv_copy(const struct kv *kv, char *dst, size_t size)
-{
-    if (kv->vlen == 0 || kv->vlen >= size)
-        return false;
-    memcpy(dst, kv->val, kv->vlen);
-    dst[kv->vlen] = 0;
-    return true;
-}
-
-static int parse_on_off(const char *opt, const char *arg, const struct kv *kv, bool *out,
-                        char *err, size_t errlen)
-{
-    if (kv_val_is(kv, "on") || kv_val_is(kv, "off")) {
-        *out = kv_val_is(kv, "on");
-        return 0;
-    }
-    snprintf(err, errlen, "%s '%s': %.*s= takes on or off", opt, arg, (int)kv->klen, kv->key);
-    return -1;
-}
-
-static int unknown_key(const char *opt, const char *arg, const struct kv *kv, const char *known,
-                       char *err, size_t errlen)
-{
-    if (kv->key)
-        snprintf(err, errlen, "%s '%s': unknown key '%.*s' (%s)", opt, arg, (int)kv->klen,
-                 kv->key, known);
-    else
-        snprintf(err, errlen, "%s '%s': unexpected '%.*s' (expected KEY=VALUE with one of: %s)",
-                 opt, arg, (int)kv->vlen, kv->val, known);
-    return -1;
-}
-
 /* "SIZE" or "size=SIZE[,shared=on|off][,hugepages=on|off]", as Cloud
  * Hypervisor's --memory; a bare SIZE is a size. */
 static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
     if (!*arg)
         return parse_memory(arg, &cfg->mem_size, err, errlen);
-    if (check_items("--memory", arg, NULL, err, errlen) < 0)
+    if (kv_check_items("--memory", arg, NULL, err, errlen) < 0)
         return -1;
     const char *p = arg;
     struct kv kv;
@@ -317,13 +218,13 @@ static int parse_memory_opt(const char *arg, struct vm_config *cfg, char *err, s
             if (parse_memory(size, &cfg->mem_size, err, errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "shared")) {
-            if (parse_on_off("--memory", arg, &kv, &cfg->mem_shared, err, errlen) < 0)
+            if (kv_on_off("--memory", arg, &kv, &cfg->mem_shared, err, errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "hugepages")) {
-            if (parse_on_off("--memory", arg, &kv, &cfg->mem_hugepages, err, errlen) < 0)
+            if (kv_on_off("--memory", arg, &kv, &cfg->mem_hugepages, err, errlen) < 0)
                 return -1;
         } else {
-            return unknown_key("--memory", arg, &kv, "size, shared, hugepages", err, errlen);
+            return kv_unknown_key("--memory", arg, &kv, "size, shared, hugepages", err, errlen);
         }
     }
     char what[64];
@@ -395,7 +296,7 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
     }
     struct disk_config *d = &cfg->disks[cfg->ndisks];
     memset(d, 0, sizeof *d);
-    if (check_items("--disk", arg, NULL, err, errlen) < 0)
+    if (kv_check_items("--disk", arg, NULL, err, errlen) < 0)
         return -1;
     const char *p = arg;
     struct kv kv;
@@ -411,17 +312,17 @@ static int parse_disk(const char *arg, struct vm_config *cfg, char *err, size_t 
             if (config_set_disk_path(d, kv.val, kv.vlen, what, err, errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "readonly")) {
-            if (parse_on_off("--disk", arg, &kv, &d->readonly, err, errlen) < 0)
+            if (kv_on_off("--disk", arg, &kv, &d->readonly, err, errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "direct")) {
-            if (parse_on_off("--disk", arg, &kv, &d->direct, err, errlen) < 0)
+            if (kv_on_off("--disk", arg, &kv, &d->direct, err, errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "serial")) {
             item_what(what, sizeof what, "--disk", arg, "serial=");
             if (config_set_disk_serial(d, kv.val, kv.vlen, what, err, errlen) < 0)
                 return -1;
         } else {
-            return unknown_key("--disk", arg, &kv, "path, readonly, direct, serial", err, errlen);
+            return kv_unknown_key("--disk", arg, &kv, "path, readonly, direct, serial", err, errlen);
         }
     }
     if (!d->path[0]) {
@@ -441,7 +342,7 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     }
     struct net_config *n = &cfg->nets[cfg->nnets];
     memset(n, 0, sizeof *n);
-    if (check_items("--net", arg, "hostfwd", err, errlen) < 0)
+    if (kv_check_items("--net", arg, "hostfwd", err, errlen) < 0)
         return -1;
     const char *p = arg;
     struct kv kv;
@@ -479,10 +380,10 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
                                      errlen) < 0)
                 return -1;
         } else if (kv_is(&kv, "restrict") && n->kind == NET_USER) {
-            if (parse_on_off("--net", arg, &kv, &n->restricted, err, errlen) < 0)
+            if (kv_on_off("--net", arg, &kv, &n->restricted, err, errlen) < 0)
                 return -1;
         } else {
-            return unknown_key("--net", arg, &kv, n->kind == NET_USER ? "mac, hostfwd, restrict" : "mac",
+            return kv_unknown_key("--net", arg, &kv, n->kind == NET_USER ? "mac, hostfwd, restrict" : "mac",
                                err, errlen);
         }
     }
@@ -494,7 +395,7 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     return 0;
 }
 
-#define NOPTS (OPT_EVENT_MONITOR - OPT_KERNEL + 1)
+#define NOPTS (OPT_RESTORE - OPT_KERNEL + 1)
 
 /* What each option's value looks like, for messages, and whether it may
  * be given more than once: --disk and --net add a device each time, and a
@@ -517,6 +418,7 @@ static const struct { const char *value; bool repeatable; } opt_info[NOPTS] = {
     [OPT_TESTDEV - OPT_KERNEL] = { NULL, true },
     [OPT_API_SOCKET - OPT_KERNEL] = { "PATH, path=PATH or fd=N", false },
     [OPT_EVENT_MONITOR - OPT_KERNEL] = { "path=FILE or fd=N", false },
+    [OPT_RESTORE - OPT_KERNEL] = { "source_url=file:///DIR[,...]", false },
 };
 
 static bool is_long_option(const char *arg)
@@ -608,6 +510,7 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
             if (parse_api_socket(optarg, cfg, err, errlen) < 0)
                 return OPTIONS_ERROR;
             break;
+        case OPT_RESTORE: cfg->restore = optarg; break;
         case OPT_EVENT_MONITOR:
             if (parse_path_or_fd("--event-monitor", optarg, false, &cfg->event_path,
                                  &cfg->event_fd, err, errlen) < 0)
@@ -658,20 +561,27 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
         snprintf(err, errlen, "unexpected argument '%s' (see kvmbox run --help)", argv[optind]);
         return OPTIONS_ERROR;
     }
-    /* Without --kernel, kvmbox starts empty and the API's vm.create brings
-     * the VM's whole configuration: a VM option here would be ignored. */
+    /* Without --kernel, kvmbox starts empty (the API's vm.create brings
+     * the VM's whole configuration) or restores a snapshot (whose
+     * config.json has it): a VM option here would be ignored. */
     bool serve = cfg->api_path || cfg->api_fd;
-    if (!cfg->kernel && !serve) {
-        snprintf(err, errlen, "--kernel is required, or --api-socket to start without a VM "
-                 "(see kvmbox run --help)");
+    if (cfg->kernel && cfg->restore) {
+        snprintf(err, errlen, "--kernel and --restore: a restored VM's kernel is in its snapshot");
+        return OPTIONS_ERROR;
+    }
+    if (!cfg->kernel && !serve && !cfg->restore) {
+        snprintf(err, errlen, "--kernel is required, or --restore, or --api-socket to start "
+                 "without a VM (see kvmbox run --help)");
         return OPTIONS_ERROR;
     }
     for (unsigned id = 0; !cfg->kernel && id < NOPTS; id++) {
-        if (given[id] && id != OPT_API_SOCKET - OPT_KERNEL && id != OPT_EVENT_MONITOR - OPT_KERNEL) {
+        if (given[id] && id != OPT_API_SOCKET - OPT_KERNEL &&
+            id != OPT_EVENT_MONITOR - OPT_KERNEL && id != OPT_RESTORE - OPT_KERNEL) {
             for (const struct option *o = long_opts; o->name; o++) {
                 if (o->val == (int)id + OPT_KERNEL) {
-                    snprintf(err, errlen, "--%s without --kernel: a VM created through the API "
-                             "takes its configuration from vm.create", o->name);
+                    snprintf(err, errlen, "--%s without --kernel: the VM's configuration comes "
+                             "from %s", o->name,
+                             cfg->restore ? "the snapshot" : "the API's vm.create");
                     break;
                 }
             }

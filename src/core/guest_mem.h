@@ -38,6 +38,10 @@ struct guest_mem {
     int memfd;        /* the file behind the memory, -1 for GUEST_MEM_ANON */
     enum guest_mem_backing backing;
     uint8_t *host;    /* mapping of all guest RAM (memfd offset = mapping offset) */
+    /* A snapshot's memory file is mapped MAP_PRIVATE over RAM (restore on
+     * demand): a page not yet touched holds the file's bytes, not zero, so
+     * a later snapshot must read every page (migration/snapshot_dir.c). */
+    bool file_mapped;
     uint64_t ram_size;
     unsigned nregions;
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];

@@ -69,6 +69,17 @@ void state_put_u32(struct state_writer *w, uint32_t v) { put_le(w, v, 4); }
 void state_put_u64(struct state_writer *w, uint64_t v) { put_le(w, v, 8); }
 void state_put_bytes(struct state_writer *w, const void *p, size_t n) { put_raw(w, p, n); }
 
+void state_put_str(struct state_writer *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > UINT16_MAX) {
+        w->failed = true;
+        return;
+    }
+    state_put_u16(w, (uint16_t)n);
+    put_raw(w, s, n);
+}
+
 void state_reader_init(struct state_reader *r, const void *buf, size_t len)
 {
     memset(r, 0, sizeof *r);
@@ -133,3 +144,16 @@ uint16_t state_get_u16(struct state_reader *r) { return (uint16_t)get_le(r, 2, r
 uint32_t state_get_u32(struct state_reader *r) { return (uint32_t)get_le(r, 4, r->section_end); }
 uint64_t state_get_u64(struct state_reader *r) { return get_le(r, 8, r->section_end); }
 void state_get_bytes(struct state_reader *r, void *p, size_t n) { get_raw(r, p, n, r->section_end); }
+
+void state_get_str(struct state_reader *r, char *buf, size_t size)
+{
+    uint16_t n = state_get_u16(r);
+    if (size == 0 || n >= size) {
+        r->failed = true;
+        if (size)
+            buf[0] = 0;
+        return;
+    }
+    state_get_bytes(r, buf, n);
+    buf[r->failed ? 0 : n] = 0;
+}

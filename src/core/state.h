@@ -25,6 +25,8 @@ void state_put_u16(struct state_writer *w, uint16_t v);
 void state_put_u32(struct state_writer *w, uint32_t v);
 void state_put_u64(struct state_writer *w, uint64_t v);
 void state_put_bytes(struct state_writer *w, const void *p, size_t n);
+/* A string as a u16 length and its bytes (no NUL); at most 65535. */
+void state_put_str(struct state_writer *w, const char *s);
 
 struct state_reader {
     const uint8_t *buf;
@@ -44,5 +46,8 @@ uint16_t state_get_u16(struct state_reader *r);
 uint32_t state_get_u32(struct state_reader *r);
 uint64_t state_get_u64(struct state_reader *r);
 void state_get_bytes(struct state_reader *r, void *p, size_t n);
+/* Reads a state_put_str string into buf (NUL-terminated); one that does
+ * not fit fails the reader. */
+void state_get_str(struct state_reader *r, char *buf, size_t size);
 
 #endif

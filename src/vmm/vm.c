@@ -196,13 +196,19 @@ static int create_irqchip(struct vm *vm)
     return irq_router_init(&vm->irq, vm->vm_fd);
 }
 
-static int setup_memory(struct vm *vm)
+static int setup_memory(struct vm *vm, const struct vm_memory_fill *fill)
 {
     char err[256];
     enum guest_mem_backing backing = vm->cfg->mem_hugepages ? GUEST_MEM_HUGETLB
                                      : vm->cfg->mem_shared   ? GUEST_MEM_SHARED
                                                              : GUEST_MEM_ANON;
     if (guest_mem_init_backed(&vm->mem, vm->cfg->mem_size, backing, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    /* Before KVM maps it: a fill may replace the mapping (a snapshot's
+     * memory file mapped in its place). */
+    if (fill && fill->fn(fill->ctx, &vm->mem, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -368,7 +374,8 @@ static int open_images(const struct vm_config *cfg, struct input_file *kernel,
     return 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env)
+/* The object itself: locks, buses, the host interface devices get. */
+static void init_object(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env)
 {
     memset(vm, 0, sizeof *vm);
     vm->cfg = cfg;
@@ -393,52 +400,77 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *e
         .irqfd = host_irqfd, .ioeventfd = host_ioeventfd,
         .request_stop = host_request_stop, .console_write = host_console_write, .ctx = vm,
     };
+}
 
-    struct input_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
-    enum kernel_format fmt;
-    int ret = -1;
-    if (open_images(cfg, &kernel, initrds, &fmt) < 0)
-        goto out;
-    log_debug("kernel '%s': %s, %zu bytes", cfg->kernel, kernel_format_name(fmt), kernel.size);
-
-    /* Disks too are opened and locked before KVM is asked for anything. */
+/* Disks and network backends, opened (and disks locked) before KVM is
+ * asked for anything: a missing file, a TAP that is not there or a busy
+ * hostfwd port is reported first. */
+static int open_backends(struct vm *vm)
+{
+    const struct vm_config *cfg = vm->cfg;
     for (unsigned i = 0; i < cfg->ndisks; i++)
         if (!(vm->disks[i] = blk_open(&cfg->disks[i])))
-            goto out;
-    /* And network backends: a missing TAP or a busy hostfwd port. */
+            return -1;
     for (unsigned i = 0; i < cfg->nnets; i++) {
         const struct net_config *nc = &cfg->nets[i];
         vm->nets[i] = nc->kind == NET_TAP ? net_tap_open(nc->ifname) : net_slirp_open(nc);
         if (!vm->nets[i])
-            goto out;
+            return -1;
     }
+    return 0;
+}
 
-    if (open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 || setup_memory(vm) < 0 ||
-        create_irqchip(vm) < 0)
-        goto out;
+/* The machine, as a boot and a restore both need it: KVM, guest memory
+ * (filled by `fill` before KVM maps it, for a restore), the in-kernel
+ * interrupt controllers, the vCPUs (created, not yet given any state) and
+ * the devices (in their reset state). */
+static int build_machine(struct vm *vm, const struct vm_memory_fill *fill)
+{
+    const struct vm_config *cfg = vm->cfg;
+    if (open_backends(vm) < 0 || open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 ||
+        setup_memory(vm, fill) < 0 || create_irqchip(vm) < 0)
+        return -1;
     int max_vcpus = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
     if (max_vcpus <= 0)
         max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
     if (max_vcpus > 0 && cfg->cpus > (unsigned)max_vcpus) {
         log_error("--cpus %u: this host's KVM allows at most %d vCPUs per VM", cfg->cpus,
                   max_vcpus);
-        goto out;
+        return -1;
     }
+    vm->vcpus = calloc(cfg->cpus, sizeof *vm->vcpus);
+    if (!vm->vcpus)
+        return -1;
+    for (unsigned i = 0; i < cfg->cpus; i++) {
+        if (vcpu_create(vm, i, &vm->vcpus[i]) < 0)
+            return -1;
+        vm->nvcpus++;
+    }
+    return setup_devices(vm);
+}
 
+/* What only a boot does: the platform tables, the kernel and initrds in
+ * RAM, every vCPU's reset state (CPUID, MSRs, LAPIC wiring) and the boot
+ * vCPU's entry state. A restore does none of it: all of it is in the
+ * snapshot. */
+static int load_kernel(struct vm *vm, struct input_file *kernel, struct input_file *initrds,
+                       enum kernel_format fmt)
+{
+    const struct vm_config *cfg = vm->cfg;
     /* Platform tables first: the loaders hand the RSDP to the kernel. */
     struct pci_layout pci;
     char err[512];
     if (pci_layout_for(&vm->mem, &pci, err, sizeof err) < 0) {
         log_error("%s", err);
-        goto out;
+        return -1;
     }
     uint64_t rsdp = acpi_build(&vm->mem, cfg->cpus, &pci);
     if (!rsdp || mptable_build(&vm->mem, cfg->cpus) < 0) {
         log_error("memory too small for the ACPI and MP tables");
-        goto out;
+        return -1;
     }
     struct boot_input in = {
-        .kernel = &kernel,
+        .kernel = kernel,
         .initrds = initrds,
         .ninitrds = cfg->ninitrds,
         .cmdline = cfg->cmdline ? cfg->cmdline : kernel_default_cmdline(fmt),
@@ -447,23 +479,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *e
     struct boot_entry entry;
     if (boot_load(&vm->mem, fmt, &in, &entry, err, sizeof err) < 0) {
         log_error("%s", err);
-        goto out;
+        return -1;
     }
     log_debug("entry 0x%llx in %s mode", (unsigned long long)entry.rip,
               entry.mode == ENTRY_LONG64 ? "64-bit long" : "32-bit protected");
-
-    vm->vcpus = calloc(cfg->cpus, sizeof *vm->vcpus);
-    if (!vm->vcpus)
-        goto out;
-    for (unsigned i = 0; i < cfg->cpus; i++) {
-        if (vcpu_create(vm, i, &vm->vcpus[i]) < 0)
-            goto out;
-        vm->nvcpus++;
-    }
     vm->cpuid = cpuid_build(vm->kvm_fd, &cfg->cpu_filter, err, sizeof err);
     if (!vm->cpuid) {
         log_error("%s", err);
-        goto out;
+        return -1;
     }
     /* The TSC rate every vCPU runs at (KVM gives all of them the same). */
     int tsc_khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
@@ -473,13 +496,31 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *e
         log_debug("KVM_GET_TSC_KHZ: %s; no timing leaf", strerror(errno));
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vcpu_setup(&vm->vcpus[i]) < 0)
-            goto out;
-    if (setup_devices(vm) < 0 || vcpu_setup_boot(&vm->vcpus[0], &entry) < 0)
-        goto out;
-    ret = 0;
-out:
+            return -1;
+    return vcpu_setup_boot(&vm->vcpus[0], &entry);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env)
+{
+    init_object(vm, cfg, env);
+    /* The kernel is read (once: detection and loading see the same bytes)
+     * before anything else: bad input is reported even without KVM. */
+    struct input_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
+    enum kernel_format fmt;
+    int ret = -1;
+    if (open_images(cfg, &kernel, initrds, &fmt) == 0) {
+        log_debug("kernel '%s': %s, %zu bytes", cfg->kernel, kernel_format_name(fmt), kernel.size);
+        ret = build_machine(vm, NULL) == 0 && load_kernel(vm, &kernel, initrds, fmt) == 0 ? 0 : -1;
+    }
     input_close(&kernel);
     for (unsigned i = 0; i < cfg->ninitrds; i++)
         input_close(&initrds[i]);
     return ret;
+}
+
+int vm_create_for_restore(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
+                          const struct vm_memory_fill *fill)
+{
+    init_object(vm, cfg, env);
+    return build_machine(vm, fill);
 }

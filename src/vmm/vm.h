@@ -84,6 +84,16 @@ struct vm {
  * wrong; the caller calls vm_destroy either way. cfg and env's objects
  * must outlive the VM. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env);
+/* Fills guest memory before KVM maps it (a restore's memory file). */
+struct vm_memory_fill {
+    int (*fn)(void *ctx, struct guest_mem *mem, char *err, size_t errlen);
+    void *ctx;
+};
+/* Builds the VM for a restore: memory, filled by `fill`; the interrupt
+ * controllers, the vCPUs and the devices with no state yet (vm_load_state
+ * gives them theirs); no kernel, no tables. As vm_create otherwise. */
+int vm_create_for_restore(struct vm *vm, const struct vm_config *cfg, const struct vm_env *env,
+                          const struct vm_memory_fill *fill);
 /* Created -> Running: starts the vCPU threads. Returns 0, or -1 (logged). */
 int vm_boot(struct vm *vm);
 /* Running or Paused -> Shutdown: stops every vCPU (kicked out of KVM_RUN
@@ -92,6 +102,17 @@ int vm_boot(struct vm *vm);
  * might touch (the process has to exit). */
 int vm_shutdown(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+struct state_writer;
+struct state_reader;
+/* The whole VM's state (vm_save.c): -1 with the reason in err. Save only
+ * while paused; load into a VM from vm_create_for_restore, which then
+ * starts paused (vm_start_paused). */
+int vm_save_state(struct vm *vm, struct state_writer *w, char *err, size_t errlen);
+int vm_load_state(struct vm *vm, struct state_reader *r, char *err, size_t errlen);
+/* Created -> Paused: the vCPU threads start, and park before their first
+ * KVM_RUN; vm_resume lets them go. Returns 0, or -1 with the reason. */
+int vm_start_paused(struct vm *vm, char *err, size_t errlen);
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason why, int status);
 

@@ -111,6 +111,30 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+int vm_start_paused(struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->state_lock);
+    if (vm->state != VM_STATE_CREATED) {
+        snprintf(err, errlen, "cannot start the VM paused: it has run already");
+        pthread_mutex_unlock(&vm->state_lock);
+        return -1;
+    }
+    /* Closed before any thread exists: each parks before its first KVM_RUN. */
+    atomic_store(&vm->pause_requested, true);
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        if (vcpu_start(&vm->vcpus[i]) < 0) {
+            snprintf(err, errlen, "cannot start vCPU %u's thread", i);
+            pthread_mutex_unlock(&vm->state_lock);
+            return -1;
+        }
+    }
+    int ret = park_vcpus(vm, err, errlen);
+    if (ret == 0)
+        vm->state = VM_STATE_PAUSED;
+    pthread_mutex_unlock(&vm->state_lock);
+    return ret;
+}
+
 int vm_power_button(struct vm *vm, char *err, size_t errlen)
 {
     pthread_mutex_lock(&vm->state_lock);

@@ -76,6 +76,18 @@ enum vmm_result vmm_vm_shutdown(struct vmm *m, char *err, size_t errlen);
 enum vmm_result vmm_vm_reboot(struct vmm *m, char *err, size_t errlen);
 /* Shuts the VM down if it runs and forgets its configuration. */
 enum vmm_result vmm_vm_delete(struct vmm *m, char *err, size_t errlen);
+/* Writes the paused VM to the snapshot directory `dir` (vmm_snapshot.c,
+ * migration/snapshot_dir.h): its configuration as config_json (the
+ * caller's VmConfig text), its state and its memory. The VM stays paused. */
+enum vmm_result vmm_vm_snapshot(struct vmm *m, const char *dir, const char *config_json,
+                                size_t config_len, char *err, size_t errlen);
+/* Builds the VM from cfg (given to the VMM as vmm_vm_create takes it, and
+ * released on failure) with the opened snapshot's memory and state, into
+ * an empty VMM; the VM is Paused, or Running with `resume`. */
+struct snapshot;
+enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_release_fn release,
+                               struct snapshot *snap, bool ondemand, bool resume, char *err,
+                               size_t errlen);
 /* The VM's state (Created or Shutdown while no VM is booted); VMM_NO_VM
  * when no VM has been created. */
 enum vmm_result vmm_vm_state(struct vmm *m, enum vm_state *state);

@@ -198,3 +198,40 @@ vm_config("kvmbox-extensions", {
     "kvmbox": {"debug_exit": True, "testdev": True, "cpu_filter": "cx16,xsave"}})
 vm_config("old-forms", {"kernel": {"path": "/vmlinux"}, "cmdline": {"args": "quiet"},
                         "initramfs": {"path": "/initrd"}, "cpus": {"boot_vcpus": 255}})
+
+
+# fuzz_kvm_state: [pick] then state sections (src/core/state.c's layout:
+# u16 name length, name, u32 version, u32 payload length, payload). Pick
+# even: a "vcpu" section for vCPU pick >> 1; odd: "irqchip", "pit", "clock".
+# KVM's structures go as u32 size + bytes (x86-64 ABI sizes below).
+def section(name, payload, version=1):
+    return struct.pack("<H", len(name)) + name + struct.pack("<II", version, len(payload)) + payload
+
+
+def blob(n, fill=b"\0"):
+    return struct.pack("<I", n) + (fill * n)[:n]
+
+
+def vcpu(index, sregs2, xsave):
+    p = struct.pack("<III", index, 2600000, 2)
+    p += struct.pack("<7I", 0, 0, 0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69)
+    p += struct.pack("<7I", 1, 0, 0, 0x806f8, 0, 0x80000000, 0)
+    p += blob(4)                                                   # MP state
+    p += blob(144)                                                 # regs
+    p += bytes([2]) + blob(320) if sregs2 else bytes([1]) + blob(312)
+    p += bytes([1]) + blob(4096) if xsave else bytes([2]) + blob(416)
+    p += blob(392) if xsave else struct.pack("<I", 0)              # XCRs
+    p += blob(128)                                                 # debug registers
+    p += blob(1024)                                                # LAPIC
+    msrs = [(0x10, 1 << 40), (0xc0000081, 0x23001000000000), (0x4b564d01, 0x3001), (0x6e0, 0)]
+    p += struct.pack("<I", len(msrs)) + b"".join(struct.pack("<IQ", i, v) for i, v in msrs)
+    p += blob(64)                                                  # vCPU events
+    return section(b"vcpu", p)
+
+
+put("fuzz_kvm_state", "vcpu0-sregs2-xsave", bytes([0]) + vcpu(0, True, True))
+put("fuzz_kvm_state", "vcpu1-sregs-fpu", bytes([2]) + vcpu(1, False, False))
+put("fuzz_kvm_state", "vm",
+    bytes([1]) + section(b"irqchip", blob(16) + blob(16) + blob(216)) + section(b"pit", blob(112))
+    + section(b"clock", struct.pack("<QIQQQ", 123456789, 6, 1700000000 * 10**9, 1 << 40,
+                                    1700000000 * 10**9)))

@@ -261,6 +261,7 @@ void guest_main(void)
     time_checks(cmdline);
     virtio_checks(cmdline);
 
+    char buf0[24];
     if (cmdline_has(cmdline, "irq"))
         irq_checks();
     if (cmdline_has(cmdline, "echo"))
@@ -272,6 +273,27 @@ void guest_main(void)
     if (cmdline_has(cmdline, "spin")) {
         print("spin: running until stopped\n");
         guest_hang();
+    }
+    if (cmdline_get(cmdline, "count_to", buf0, sizeof buf0)) {
+        /* Counts to N in memory, printing every tenth of the way, then
+         * a checksum of a page it filled: a VM snapshotted and restored
+         * on the way must get there with the same numbers. */
+        static volatile struct {
+            char marker[16];
+            uint64_t n;
+        } progress = { "KVMBOX-COUNTER!", 0 };
+        static volatile uint32_t page[1024];
+        uint64_t to = parse_u64(buf0);
+        for (unsigned i = 0; i < 1024; i++)
+            page[i] = i * 2654435761u;
+        print("count_to: counting to %llu\n", (unsigned long long)to);
+        for (progress.n = 0; progress.n < to; progress.n++)
+            if (to >= 10 && progress.n % (to / 10) == 0)
+                print("count_to: %llu\n", (unsigned long long)progress.n);
+        uint32_t sum = 0;
+        for (unsigned i = 0; i < 1024; i++)
+            sum = sum * 31 + page[i];
+        print("count_to: reached %llu, page checksum %x\n", (unsigned long long)progress.n, sum);
     }
     if (cmdline_has(cmdline, "count")) {
         /* A counter that only moves while the vCPU runs: the host finds

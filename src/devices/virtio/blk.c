@@ -1,5 +1,7 @@
 #include "devices/virtio/blk.h"
 
+#include "core/state.h"
+
 #include "devices/virtio/blk_request.h"
 #include "devices/virtio/virtio_pci.h"
 #include "devices/virtio/worker.h"
@@ -566,6 +568,38 @@ static void blk_config_read(void *dev, unsigned off, uint8_t *data, unsigned len
 
 static void blk_destroy(void *dev) { blk_close(dev); }
 
+/* What the guest's driver knows of the disk and relies on: a snapshot
+ * restored onto a disk of another size or writability would corrupt it, so
+ * the restore refuses it by name. (Requests in flight are not state: the
+ * pause completed them all.) */
+static void blk_save(const void *dev, struct state_writer *w)
+{
+    const struct blk *b = dev;
+    state_put_u64(w, b->capacity);
+    state_put_u8(w, b->cfg.readonly);
+}
+
+static int blk_load(void *dev, struct state_reader *r)
+{
+    struct blk *b = dev;
+    uint64_t capacity = state_get_u64(r);
+    bool readonly = state_get_u8(r) != 0;
+    if (r->failed)
+        return -1;
+    if (capacity != b->capacity) {
+        log_error("disk %s: the snapshot's disk has %llu bytes, %s has %llu", b->vp->id,
+                  (unsigned long long)capacity * BLK_SECTOR, b->cfg.path,
+                  (unsigned long long)b->capacity * BLK_SECTOR);
+        return -1;
+    }
+    if (readonly != b->cfg.readonly) {
+        log_error("disk %s: the snapshot's disk was %s, this one is %s", b->vp->id,
+                  readonly ? "read-only" : "writable", b->cfg.readonly ? "read-only" : "writable");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
     .name = "virtio-blk",
     .device_type = VIRTIO_ID_BLOCK,
@@ -578,6 +612,8 @@ static const struct virtio_dev_ops blk_ops = {
     .reset = blk_reset,
     .pause = blk_pause,
     .resume = blk_resume,
+    .save = blk_save,
+    .load = blk_load,
     .destroy = blk_destroy,
     .counters = blk_counters,
 };

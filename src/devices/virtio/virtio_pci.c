@@ -542,11 +542,15 @@ static int vp_load(void *opaque, struct state_reader *r)
     vp->queue_select = state_get_u16(r);
     __atomic_store_n(&vp->isr, state_get_u8(r), __ATOMIC_SEQ_CST);
     pci_dev_follow_intx(&vp->pci, &vp->isr);
+    /* A queue size the driver could not have written is a damaged (or
+     * forged) stream, as the transport would have refused it. */
+    bool sizes_ok = true;
     for (unsigned q = 0; q < vp->ops->nqueues; q++) {
         virtq_load(&vp->vqs[q], r);
         vp->queue_vector[q] = state_get_u16(r);
+        sizes_ok &= vp->vqs[q].size >= 1 && vp->vqs[q].size <= vp->ops->queue_size;
     }
-    int ret = msix_load(&vp->msix, r);
+    int ret = sizes_ok ? msix_load(&vp->msix, r) : -1;
     if (ret == 0 && vp->ops->load)
         ret = vp->ops->load(vp->dev, r);
     /* Restart a running device exactly as the driver left it. */
