@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define PAGE 4096ULL
-static const char MAGIC[8] = "KVMBOXSN";
+#define MAGIC "KVMBOXSN"   /* 8 bytes, no NUL in the file */
 static const char *const FILES[] = { "config.json", "state", "memory" };
 
 struct snapshot_writer {

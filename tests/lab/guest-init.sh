@@ -84,6 +84,27 @@ if grep -qw kvmbox.ticks /proc/cmdline; then
         sleep 0.25
     done
 fi
+# kvmbox.snapshot: the guest a snapshot test saves and restores. It keeps a
+# file in RAM and a ticking process, says it is ready with its clock, and
+# waits for a line typed on its console (which only the restored VM gets);
+# then it shows what survived: the line, the file, the ticker, its clock,
+# a write and read-back on its disk and a TCP echo through its NIC.
+if grep -qw kvmbox.snapshot /proc/cmdline; then
+    head -c 16 /dev/urandom | md5sum | cut -c1-16 > /ram.txt
+    (while :; do echo "KVMBOX-TICK2 $(cut -d' ' -f1 /proc/uptime)"; sleep 0.5; done) &
+    ticker=$!
+    ip addr add 10.0.2.15/24 dev eth0 2>/dev/null && ip link set eth0 up
+    exec 3<> /dev/ttyS0
+    echo "KVMBOX-SNAP-READY file=$(cat /ram.txt) date=$(date +%s)"
+    read -t 300 line <&3
+    kill -0 $ticker 2>/dev/null && alive=yes || alive=no
+    echo "restored $line" | dd of=/dev/vda bs=512 count=1 conv=sync oflag=direct 2>/dev/null
+    back=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | head -n 1)
+    echo "KVMBOX-SNAP-AFTER line='$line' file=$(cat /ram.txt) ticker=$alive date=$(date +%s)" \
+         "disk='$back' net=$(echo echoed | timeout 20 nc 10.0.2.2 7777)"
+    kill $ticker
+    exec 3>&-
+fi
 # kvmbox.powerbutton: wait for the ACPI power button (the kernel's button
 # driver reports it as a key on its input device) and then power off, as
 # a desktop's logind would: the host presses it with vm.power-button.

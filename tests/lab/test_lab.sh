@@ -301,6 +301,61 @@ else
     echo "not ok - lab: \$name"
     tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
 fi
+
+# Snapshot and restore of the stock kernel with 2 vCPUs, a disk and a NIC:
+# saved once it is ready, the process killed, restored 3 s later in a new
+# kvmbox (the test's typing reaches only the restored one). Its file in
+# RAM and its ticking process survive, its clock moved on by at least
+# the gap, its disk writes and reads back, its NIC carries a new TCP echo.
+name="stock kernel, 2 vCPUs, disk and NIC: snapshotted, killed, restored in a new kvmbox"
+rm -rf /tmp/snap /tmp/api.sock
+dd if=/dev/zero of=/tmp/snapdisk.img bs=1M count=1 2>/dev/null
+nc -ll -p 7777 -e cat &
+echo_pid=\$!
+for attempt in 1 2 3; do
+    rm -f /tmp/api.sock
+    timeout 150 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory 256M --cpus 2 \
+        --disk path=/tmp/snapdisk.img --net user --api-socket /tmp/api.sock \
+        --cmdline "console=ttyS0 reboot=k panic=-1 kvmbox.snapshot" \
+        > /tmp/out 2> /tmp/err < /dev/null &
+    kpid=\$!
+    for i in \$(seq 300); do grep -q '^KVMBOX-SNAP-READY' /tmp/out && break; sleep 0.1; done
+    grep -q '^KVMBOX-SNAP-READY' /tmp/out && break
+    echo "# attempt \$attempt: no boot in 30 s"; tail -n 3 /tmp/out | sed 's/^/#   /'
+    kill \$kpid; wait \$kpid
+done
+sleep 1                              # a tick or two before the save
+ctl pause && ctl snapshot file:///tmp/snap; src=\$?
+kill -9 \$kpid; wait \$kpid
+cp /tmp/out /tmp/out-before
+sleep 3
+rm -f /tmp/in; mkfifo /tmp/in
+timeout 120 ./kvmbox run --restore source_url=file:///tmp/snap,resume=on \
+    > /tmp/out 2> /tmp/err < /tmp/in &
+rpid=\$!
+exec 4> /tmp/in
+sleep 2
+printf 'after-restore\n' >&4
+wait \$rpid; rc=\$?
+exec 4>&-
+kill \$echo_pid 2>/dev/null
+before=\$(grep '^KVMBOX-SNAP-READY' /tmp/out-before)
+after=\$(grep '^KVMBOX-SNAP-AFTER' /tmp/out)
+file=\$(echo "\$before" | sed -n 's/.*file=\([0-9a-f]*\).*/\1/p')
+d0=\$(echo "\$before" | sed -n 's/.*date=\([0-9]*\).*/\1/p')
+d1=\$(echo "\$after" | sed -n 's/.*date=\([0-9]*\).*/\1/p')
+echo "# snapshot \$src; before: \$before"
+echo "# after (status \$rc): \$after"
+if [ \$src -eq 0 ] && [ \$rc -eq 0 ] && [ -n "\$file" ] &&
+   echo "\$after" | grep -q "line='after-restore' file=\$file ticker=yes" &&
+   [ -n "\$d1" ] && [ "\$d1" -ge \$((d0 + 3)) ] &&
+   echo "\$after" | grep -q "disk='restored after-restore'" &&
+   echo "\$after" | grep -q "net=echoed" && grep -q KVMBOX-GUEST-DONE /tmp/out; then
+    echo "ok - lab: \$name"
+else
+    echo "not ok - lab: \$name"
+    tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
+fi
 IN
 
 run_lab() {
