@@ -36,7 +36,7 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-api bench-blk bench-lab bench-smp bench-smp-lab clean
+.PHONY: all install deps run-demo fuzz fuzz-smoke check check-unit check-integration check-lab guest-linux guests bench bench-api bench-blk bench-lab bench-smp bench-smp-lab bench-snapshot clean
 all: $(BUILD)/kvmbox
 
 $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
@@ -162,6 +162,21 @@ $(GUEST_BUILD)/mem-touch.elf: bench/mem_touch.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c -o $(GUEST_BUILD)/mem_touch.o $<
 	$(CC) $(GUEST_LDFLAGS) -Wl,-e,mem_touch_entry -o $@ $(GUEST_BUILD)/mem_touch.o
+
+# Snapshot time and size and restore latency (copy and ondemand), next to
+# QEMU's migration to a file and -incoming, medians of 3 (bench/snapshot.c).
+# Cases are RAM_MIB:TOUCH_MIB. The large case touches 256 MiB, not 1 GiB:
+# where guest code is emulated, filling 1 GiB takes minutes per boot.
+SNAPSHOT_CASES := 128:8 128:100 2048:8 2048:256
+bench-snapshot: all $(BUILD)/bench/snapshot \
+    $(sort $(foreach c,$(SNAPSHOT_CASES),$(GUEST_BUILD)/mem-dirty-$(word 2,$(subst :, ,$(c))).elf))
+	$(BUILD)/bench/snapshot $(BUILD)/kvmbox 3 $(GUEST_BUILD) $(SNAPSHOT_CASES)
+
+# The snapshot benchmark's guest, one per touched size (see bench/mem_dirty.S).
+$(GUEST_BUILD)/mem-dirty-%.elf: bench/mem_dirty.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -DTOUCH_MIB=$* -c -o $(GUEST_BUILD)/mem_dirty-$*.o $<
+	$(CC) $(GUEST_LDFLAGS) -Wl,-e,mem_dirty_entry -o $@ $(GUEST_BUILD)/mem_dirty-$*.o
 
 # SMP bring-up time and RSS per vCPU, kvmbox next to QEMU.
 bench-smp: all guests

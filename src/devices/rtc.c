@@ -51,12 +51,24 @@ struct rtc {
 
 static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b < 0); }
 
-static int64_t guest_ns(const struct rtc *r)
+/* The guest's time is the host's moved by whole seconds, so its fraction
+ * of a second is the host's: kept apart from the seconds, nothing is
+ * summed in nanoseconds, which a guest setting its clock to the year 9999
+ * (or a restored state, to anything) would overflow. */
+static int64_t guest_sec_frac(const struct rtc *r, int64_t *frac_ns)
 {
-    return dev_clock_ns(&r->clock) + r->offset * NS_PER_SEC;
+    int64_t ns = dev_clock_ns(&r->clock), sec = floor_div(ns, NS_PER_SEC);
+    if (frac_ns)
+        *frac_ns = ns - sec * NS_PER_SEC;
+    return sec + r->offset;
 }
 
-static int64_t guest_sec(const struct rtc *r) { return floor_div(guest_ns(r), NS_PER_SEC); }
+static int64_t guest_sec(const struct rtc *r) { return guest_sec_frac(r, NULL); }
+
+/* The most seconds a guest's clock may be from the host's: far beyond any
+ * date the CMOS registers can express (year 25599), and far from
+ * overflowing anything it is added to. */
+#define RTC_MAX_OFFSET (1LL << 40)
 
 #define RTC_NOT_LOOKED_AT INT64_MIN      /* flags_sec before the guest's first access */
 
@@ -205,8 +217,8 @@ static bool update_in_progress(struct rtc *r)
 {
     if (r->cmos[REG_B] & B_SET)
         return false;
-    int64_t ns = guest_ns(r), sec = floor_div(ns, NS_PER_SEC);
-    if (ns - sec * NS_PER_SEC >= NS_PER_SEC - UIP_NS) {
+    int64_t frac, sec = guest_sec_frac(r, &frac);
+    if (frac >= NS_PER_SEC - UIP_NS) {
         r->uip_sec = sec + 1;
         return true;
     }
@@ -297,8 +309,9 @@ static void *rtc_thread(void *opaque)
             pthread_cond_wait(&r->wake, &r->lock);
             continue;
         }
-        int64_t ns = guest_ns(r);
-        int64_t wait = NS_PER_SEC - (ns - floor_div(ns, NS_PER_SEC) * NS_PER_SEC) + 1000;
+        int64_t frac;
+        guest_sec_frac(r, &frac);
+        int64_t wait = NS_PER_SEC - frac + 1000;
         int64_t until = host_clock_ns(CLOCK_MONOTONIC) + wait;
         struct timespec ts = { (time_t)(until / NS_PER_SEC), (long)(until % NS_PER_SEC) };
         pthread_cond_timedwait(&r->wake, &r->lock, &ts);
@@ -418,10 +431,13 @@ static int rtc_load(void *dev, struct state_reader *rd)
     int64_t guest_now = (int64_t)state_get_u64(rd);
     if (state_close(rd) < 0)
         return -1;
+    int64_t host_now = floor_div(dev_clock_ns(&r->clock), NS_PER_SEC);
+    if (guest_now < host_now - RTC_MAX_OFFSET || guest_now > host_now + RTC_MAX_OFFSET)
+        return -1;
     pthread_mutex_lock(&r->lock);
     r->index = index & 0x7f;
     memcpy(r->cmos, cmos, sizeof cmos);
-    r->offset = guest_now - floor_div(dev_clock_ns(&r->clock), NS_PER_SEC);
+    r->offset = guest_now - host_now;
     r->flags_sec = r->uip_sec = guest_sec(r);
     update_irq(r);
     if (r->cmos[REG_B] & (B_AIE | B_UIE))

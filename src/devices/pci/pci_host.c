@@ -474,7 +474,14 @@ static int pci_host_load(void *opaque, struct state_reader *r)
             return -1;
         }
         if (d) {
-            state_get_bytes(r, d->cfg, PCI_CFG_SIZE);
+            /* Only what the guest could have written comes from the
+             * stream: the rest (identity, the capability chain, sizes)
+             * is the device's own, so a damaged or forged stream cannot
+             * give it a capability list that leads outside the space. */
+            uint8_t cfg[PCI_CFG_SIZE];
+            state_get_bytes(r, cfg, PCI_CFG_SIZE);
+            for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+                d->cfg[i] = (uint8_t)((d->cfg[i] & ~d->wmask[i]) | (cfg[i] & d->wmask[i]));
             /* Older streams kept the interrupt bit in the status register. */
             pci_cfg_set16(d, PCI_STATUS, pci_cfg_get16(d, PCI_STATUS) & ~PCI_STATUS_INTERRUPT);
             bool level = state_get_u8(r);
