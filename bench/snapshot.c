@@ -414,140 +414,63 @@ static double disk_bytes(const char *path)
     return sum;
 }
 
-/* What one VMM's source run measured. */
+struct guest_case {
+    unsigned ram_mib, touch_mib;
+    char *guest;
+};
+
+/* One VMM's source VM and what it measured. */
 struct source {
+    struct child c;
+    struct conn ctl;               /* kvmbox's API or QEMU's QMP */
     double touch_ms;               /* 'K' to 'T': the guest filling its memory */
     double heartbeat_ms;           /* between heartbeats, the latency's resolution */
     double snap_ms[MAX_RUNS];
     double size[MAX_RUNS];         /* bytes on disk */
 };
 
-struct guest_case {
-    unsigned ram_mib, touch_mib;
-    char *guest;
-};
-
-/* Boots the guest, waits until it has touched its memory and notes how
- * long that took and the heartbeat's period. */
-static void source_boot(struct child *c, const char *name, char *const argv[], int pass_fd,
-                        const struct guest_case *g, struct source *s)
+/* Boots the guest with the control socket's listener as fd 3, waits until
+ * it has touched its memory and notes how long that took and the
+ * heartbeat's period. */
+static void source_boot(struct source *s, const char *name, char *const argv[], int lfd,
+                        const struct guest_case *g)
 {
-    child_start(c, name, argv, pass_fd);
+    child_start(&s->c, name, argv, lfd);
+    close(lfd);
     double boot_ms = 60000 + 2000.0 * g->touch_mib;   /* emulated guest code: slow */
-    double k = child_wait_byte(c, 'K', boot_ms, false);
-    s->touch_ms = child_wait_byte(c, 'T', boot_ms, false) - k;
+    double k = child_wait_byte(&s->c, 'K', boot_ms, false);
+    s->touch_ms = child_wait_byte(&s->c, 'T', boot_ms, false) - k;
     enum { BEATS = 50 };
-    double h0 = child_wait_byte(c, HEARTBEAT, 10000, false), h = h0;
+    double h0 = child_wait_byte(&s->c, HEARTBEAT, 10000, false), h = h0;
     /* Counted by bytes, not reads: several may come in one read. */
     char buf[4096];
     int beats = 0;
     while (beats < BEATS) {
-        if (wait_fd(c->out, POLLIN, now_ms() + 10000) < 0)
-            child_fail(c, "the heartbeat stopped");
-        ssize_t n = read(c->out, buf, sizeof buf);
+        if (wait_fd(s->c.out, POLLIN, now_ms() + 10000) < 0)
+            child_fail(&s->c, "the heartbeat stopped");
+        ssize_t n = read(s->c.out, buf, sizeof buf);
         if (n <= 0)
-            child_fail(c, "it exited while the guest ran");
-        h = now_ms() - c->t0;
+            child_fail(&s->c, "it exited while the guest ran");
+        h = now_ms() - s->c.t0;
         for (ssize_t i = 0; i < n; i++)
             beats += buf[i] == HEARTBEAT;
     }
     s->heartbeat_ms = (h - h0) / beats;
 }
 
-static void kvmbox_source(const char *kvmbox, const struct guest_case *g, int runs,
-                          struct source *s)
+/* Resumes a paused source and waits until its guest runs: the next
+ * snapshot starts from a running VM, as a user's would. */
+static void source_running(struct source *s)
 {
-    struct conn api;
-    struct child c;
-    int lfd = control_socket(&api);
-    char mem[32];
-    snprintf(mem, sizeof mem, "%uM", g->ram_mib);
-    char *argv[] = { (char *)kvmbox, "run", "--kernel", g->guest, "--memory", mem,
-                     "--api-socket", "fd=3", NULL };
-    source_boot(&c, "kvmbox (source)", argv, lfd, g, s);
-    close(lfd);
-    for (int r = 0; r < runs; r++) {
-        char dir[PATH_MAX], body[PATH_MAX + 64];
-        snprintf(dir, sizeof dir, "%s/kvmbox-%d", workdir, r);
-        snprintf(body, sizeof body, "{\"destination_url\":\"file://%s\"}", dir);
-        child_drain(&c);
-        double t0 = now_ms();
-        http_put(&api, "vm.pause", "");
-        http_put(&api, "vm.snapshot", body);
-        s->snap_ms[r] = now_ms() - t0;
-        http_put(&api, "vm.resume", "");
-        s->size[r] = disk_bytes(dir);
+    child_drain(&s->c);
+    if (s->ctl.len || strncmp(s->c.name, "qemu", 4)) {
+        http_put(&s->ctl, "vm.resume", "");
+    } else {
+        char reply[256];
+        qmp_call(&s->ctl, "{\"execute\":\"cont\"}\n", -1, reply, sizeof reply);
     }
-    close(api.fd);
-    child_stop(&c);
+    child_wait_byte(&s->c, HEARTBEAT, 10000, false);
 }
-
-/* The QEMU command line shared by the source and the restored VM. */
-static void qemu_argv(char **argv, size_t cap, const struct guest_case *g, char *mem,
-                      const char *extra1, const char *extra2, const char *extra3,
-                      const char *extra4)
-{
-    snprintf(mem, 32, "%uM", g->ram_mib);
-    char *const base[] = { QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
-                           "-m", mem, "-nodefaults", "-no-user-config", "-display", "none",
-                           "-serial", "stdio", "-kernel", g->guest,
-                           "-global", "migration.store-global-state=off" };
-    size_t n = sizeof base / sizeof base[0];
-    memcpy(argv, base, sizeof base);
-    const char *extra[] = { extra1, extra2, extra3, extra4 };
-    for (size_t i = 0; i < 4 && extra[i] && n < cap - 1; i++)
-        argv[n++] = (char *)extra[i];
-    argv[n] = NULL;
-}
-
-static void qemu_source(const struct guest_case *g, int runs, struct source *s)
-{
-    struct conn qmp;
-    struct child c;
-    char mem[32], reply[1024], *argv[32];
-    int lfd = control_socket(&qmp);
-    qemu_argv(argv, 32, g, mem, "-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon",
-              "chardev=qmp,mode=control");
-    source_boot(&c, "qemu (source)", argv, lfd, g, s);
-    close(lfd);
-    conn_read(&qmp, qmp_line);    /* the greeting */
-    conn_consume(&qmp, qmp_line(&qmp));
-    qmp_call(&qmp, "{\"execute\":\"qmp_capabilities\"}\n", -1, reply, sizeof reply);
-    /* No bandwidth cap: QEMU's default would throttle the copy. */
-    qmp_call(&qmp, "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
-             "{\"max-bandwidth\":1099511627776}}\n", -1, reply, sizeof reply);
-    for (int r = 0; r < runs; r++) {
-        char file[PATH_MAX];
-        snprintf(file, sizeof file, "%s/qemu-%d", workdir, r);
-        child_drain(&c);
-        double t0 = now_ms();
-        qmp_call(&qmp, "{\"execute\":\"stop\"}\n", -1, reply, sizeof reply);
-        int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-            fail("%s: %s", file, strerror(errno));
-        qmp_call(&qmp, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"mig\"}}\n", fd, reply,
-                 sizeof reply);
-        qmp_call(&qmp, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:mig\"}}\n", -1, reply,
-                 sizeof reply);
-        for (;;) {
-            qmp_call(&qmp, "{\"execute\":\"query-migrate\"}\n", -1, reply, sizeof reply);
-            if (strstr(reply, "\"status\": \"completed\""))
-                break;
-            if (strstr(reply, "\"status\": \"failed\"") || strstr(reply, "\"status\": \"cancelled\""))
-                fail("QEMU's migration to %s: %s", file, reply);
-            usleep(1000);
-        }
-        if (fsync(fd) < 0)
-            fail("fsync %s: %s", file, strerror(errno));
-        close(fd);
-        s->snap_ms[r] = now_ms() - t0;
-        qmp_call(&qmp, "{\"execute\":\"cont\"}\n", -1, reply, sizeof reply);
-        s->size[r] = disk_bytes(file);
-    }
-    close(qmp.fd);
-    child_stop(&c);
-}
-
 /* One restore: ms from fork+exec to the first heartbeat. */
 static double restore_once(const char *name, char *const argv[], int pass_fd)
 {

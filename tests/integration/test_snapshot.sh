@@ -94,7 +94,7 @@ fi
 ev_src=$(events_of "$TMP/src.events")
 ev_r1=$(events_of "$TMP/r1.events")
 check "${NAMES[1]}" eval '[[ $ev_src == *"paused snapshotting snapshotted "* ]] &&
-    [[ $ev_r1 == *"restoring restored resumed "* ]] ||
+    [[ $ev_r1 == *"restoring restored "*"resumed "* ]] ||
     { echo "#   source: $ev_src"; echo "#   restored: $ev_r1"; false; }'
 
 # ---- 2: two clones at once ----
@@ -189,20 +189,21 @@ refused() {
     api PUT vm.restore "{\"source_url\":\"file://$dir\",\"resume\":true$json}"
     local state_after
     state_after=$(api GET vm.info; echo "$code")
-    if [ "$rc" = 1 ] && grep -Eq -- "$re" "$TMP/bad.err" && [ "$code" = 500 ] &&
-        grep -Eq -- "$re" <<< "$body" && [ "$state_after" = 404 ]; then
+    # One line, as every error of kvmbox run (README: exit status).
+    if [ "$rc" = 1 ] && grep -Eq -- "$re" "$TMP/bad.err" && [ "$(wc -l < "$TMP/bad.err")" = 1 ] &&
+        [ "$code" = 500 ] && grep -Eq -- "$re" <<< "$body" && [ "$state_after" = 404 ]; then
         ok "$name"
     else
-        echo "#   CLI status $rc: $(head -c 300 "$TMP/bad.err")"
+        echo "#   CLI status $rc, stderr: $(head -c 600 "$TMP/bad.err" | sed '2,$s/^/#     /')"
         echo "#   API $code: ${body:0:300}; vm.info afterwards: $state_after"
         not_ok "$name"
     fi
 }
-refused "${NAMES[7]}" "$TMP/trunc_state" "" "" "state.*truncated|truncated.*state"
-refused "${NAMES[8]}" "$TMP/flipped" "" "" "checksum"
-refused "${NAMES[9]}" "$TMP/version" "" "" "version 999"
-refused "${NAMES[10]}" "$TMP/no_memory" "" "" "memory"
-refused "${NAMES[11]}" "$TMP/trunc_memory" "" "" "memory.*(truncated|size|short|[0-9])"
+refused "${NAMES[7]}" "$TMP/trunc_state" "" "" "trunc_state/state: .*truncated"
+refused "${NAMES[8]}" "$TMP/flipped" "" "" "flipped/state: .*checksum"
+refused "${NAMES[9]}" "$TMP/version" "" "" "version/state: .*version 999"
+refused "${NAMES[10]}" "$TMP/no_memory" "" "" "no_memory/memory: .*missing"
+refused "${NAMES[11]}" "$TMP/trunc_memory" "" "" "trunc_memory/memory: .*truncated"
 refused "${NAMES[12]}" "$TMP/snapd" ",disk=_disk0:$TMP/disk2.img" \
     ",\"kvmbox\":{\"disks\":{\"_disk0\":\"$TMP/disk2.img\"}}" \
     "_disk0.*(1048576|1 ?M).*(2097152|2 ?M)|_disk0.*(2097152|2 ?M).*(1048576|1 ?M)"
@@ -232,11 +233,14 @@ check "${NAMES[15]}" eval '[ "$c1" = 204 ] && [ "$s1" = Paused ] && [ "$paused_o
 code=$c2; body=$b2
 check "${NAMES[16]}" eval '[ "$c2" = 500 ] && [[ $b2 == *"already"* ]]'
 
-# ---- 7: SMP: 8 vCPUs paused at several moments of their bring-up ----
-# The guest's shared counter and AP count lie at fixed addresses (from
-# its symbols), which the memory file holds at the same offsets: they say
-# where each snapshot caught it. The whole guest takes a fraction of a
-# second, so vm.create first, then vm.boot and vm.pause a few ms apart.
+# ---- 7: SMP: 8 vCPUs paused during their bring-up ----
+# The guest's shared counter and AP count lie at fixed addresses (from its
+# symbols), which the memory file holds at the same offsets: they say
+# where a snapshot caught it. The whole guest takes a fraction of a
+# second, so vm.create first, then vm.boot and vm.pause a moment apart;
+# the moment moves later while a snapshot comes too early (nothing
+# counted) and earlier once one comes too late, for a few tries. Each
+# snapshot, wherever it caught the guest, must restore to a passing run.
 sym() { echo $((16#$(nm "$G/boot-pvh.elf" | awk -v s="$1" '$3 == s { print $1 }'))); }
 A_COUNTER=$(sym counter)
 A_ARRIVED=$(sym arrived)
@@ -244,34 +248,49 @@ SMP_CFG="{\"payload\":{\"kernel\":\"$G/boot-pvh.elf\",\"cmdline\":\"kvmbox-test 
  \"cpus\":{\"boot_vcpus\":8,\"max_vcpus\":8},\"memory\":{\"size\":$((64 * MIB))},\"kvmbox\":{\"debug_exit\":true}}"
 smp_fail=
 mid=
-for delay in 0.06 0.07 0.075 0.08 0.09; do
+tries=0
+ms=50
+for _ in 1 2 3 4 5 6; do
     start smp
     api PUT vm.create "$SMP_CFG"
-    api PUT vm.boot; sleep "$delay"; api PUT vm.pause
-    [ "$code" = 204 ] || { kill_vm; continue; }     # the guest was already done
+    api PUT vm.boot; sleep "$(printf '0.%03d' "$ms")"; api PUT vm.pause
+    if [ "$code" != 204 ]; then                       # the guest was done already
+        kill_vm
+        ms=$((ms - 10))
+        continue
+    fi
     rm -rf "$TMP/snaps"
     ctl snapshot "file://$TMP/snaps"
+    sleep 0.1                                         # the console's last lines out
     kill_vm
-    caught=$(python3 -c 'import sys, struct
+    read -r a c < <(python3 -c 'import sys, struct
 f = open(sys.argv[1], "rb")
 f.seek(int(sys.argv[2])); c, = struct.unpack("<I", f.read(4))
 f.seek(int(sys.argv[3])); a, = struct.unpack("<I", f.read(4))
 print(a, c)' "$TMP/snaps/memory" "$A_COUNTER" "$A_ARRIVED" 2>/dev/null)
     restore_cli smpr "source_url=file://$TMP/snaps,resume=on"
-    echo "# smp: paused $delay s after vm.boot: $caught (APs arrived, counter) of (7, 8000); restored: status $rc"
-    if [ "$rc" != 33 ] || ! grep -q "smp: 7 of 7 APs arrived, counter 8000 " "$TMP/smpr.out" ||
-        ! grep -q "ok - smp: the shared counter adds up" "$TMP/smpr.out"; then
-        smp_fail="$smp_fail $delay"
-        cp "$TMP/smpr.out" "$TMP/smp_failed.out"; cp "$TMP/smpr.err" "$TMP/smp_failed.err"
+    tries=$((tries + 1))
+    echo "# smp: paused ${ms} ms after vm.boot: ${a:-?} of 7 APs arrived, counter ${c:-?} of 8000; restored: status $rc"
+    # Lines the source printed before the snapshot, then the restored run's.
+    cat "$TMP/smp.out" "$TMP/smpr.out" > "$TMP/smp_all.out"
+    if [ "$rc" != 33 ] || ! grep -q "smp: 7 of 7 APs arrived, counter 8000 " "$TMP/smp_all.out" ||
+        ! grep -q "ok - smp: the shared counter adds up" "$TMP/smp_all.out" || ! grep -Eq "$PASS" "$TMP/smpr.out"; then
+        smp_fail="$smp_fail ${ms}ms"
+        cp "$TMP/smp_all.out" "$TMP/smp_failed.out"
+        cp "$TMP/smpr.err" "$TMP/smp_failed.err"
     fi
-    read -r a c <<< "$caught"
-    [ -n "$c" ] && { [ "$c" -gt 0 ] && [ "$c" -lt 8000 ] || { [ "$a" -gt 0 ] && [ "$a" -lt 7 ]; }; } && mid="$mid $delay"
+    if [ "${c:-0}" -gt 0 ] && [ "${c:-0}" -lt 8000 ]; then
+        mid="$mid ${ms}ms"
+        break
+    fi
+    if [ "${c:-0}" = 0 ]; then ms=$((ms + 10)); else ms=$((ms - 5)); fi
+    [ "$ms" -gt 9 ] && [ "$ms" -lt 100 ] || break
 done
-echo "# smp: snapshots caught mid-way (some increments done, not all):${mid:- none}"
-if [ -z "$smp_fail" ] && [ -f "$TMP/smpr.out" ]; then
+echo "# smp: a snapshot caught the locked increments mid-way:${mid:- no, not in $tries tries}"
+if [ -z "$smp_fail" ] && [ "$tries" -gt 0 ]; then
     ok "${NAMES[17]}"
 else
-    echo "#   restores that failed:${smp_fail:- (no snapshot taken)}"
+    echo "#   restores that failed:${smp_fail:- none (no snapshot taken)}"
     not_ok "${NAMES[17]}" "$TMP/smp_failed.out" "$TMP/smp_failed.err"
 fi
 

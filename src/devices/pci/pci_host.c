@@ -5,6 +5,7 @@
 #include "core/state.h"
 #include "util/log.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -482,6 +483,12 @@ static int pci_host_load(void *opaque, struct state_reader *r)
             state_get_bytes(r, cfg, PCI_CFG_SIZE);
             for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
                 d->cfg[i] = (uint8_t)((d->cfg[i] & ~d->wmask[i]) | (cfg[i] & d->wmask[i]));
+            /* BARs as a guest's write would leave them: the size's bits. */
+            for (unsigned b = 0; b < PCI_NUM_BARS; b++) {
+                uint32_t v;
+                memcpy(&v, &cfg[PCI_BAR0 + 4 * b], 4);
+                write_bar_dword(d, b, le32toh(v));
+            }
             /* Older streams kept the interrupt bit in the status register. */
             pci_cfg_set16(d, PCI_STATUS, pci_cfg_get16(d, PCI_STATUS) & ~PCI_STATUS_INTERRUPT);
             bool level = state_get_u8(r);
