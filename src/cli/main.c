@@ -78,8 +78,12 @@ static int cmd_run(int argc, char **argv)
     if (cfg.kernel && (vmm_vm_create(&m, &cfg, NULL, why, sizeof why) < 0 ||
                        vmm_vm_boot(&m, why, sizeof why) < 0))
         goto out;
+    /* What went wrong inside the restore has been logged already (a
+     * disk's size, a locked file): say it once. */
+    log_clear_last_error();
     if (cfg.restore && restore_vm(&m, &restore, why, sizeof why) != VMM_OK) {
-        log_error("%s", why);
+        if (!*log_last_error())
+            log_error("%s", why);
         goto out;
     }
     if (serve && !(api = api_start(&m, why, sizeof why))) {

@@ -14,7 +14,7 @@ NAMES=("snapshot: a guest paused mid-count, snapshotted (ctl) and killed, restor
        "snapshot: the memory file is sparse: allocated far below the guest's RAM"
        "snapshot: of a running VM is refused (500, paused); the VM counts on"
        "snapshot: into an existing non-empty directory is refused (500), the directory untouched; the VM resumes"
-       "snapshot: onto a full filesystem is refused (500, space), leaving no directory and no temporary; the VM resumes and finishes"
+       "snapshot: onto a full filesystem is refused (500, space), leaving no directory and no temporary; the VM resumes"
        "snapshot: restore of a truncated state file is refused (CLI status 1, API 500), naming it"
        "snapshot: restore of a state file with one byte flipped is refused: checksum"
        "snapshot: restore of a state file of a newer format version is refused, naming the version"
@@ -26,7 +26,10 @@ NAMES=("snapshot: a guest paused mid-count, snapshotted (ctl) and killed, restor
        "snapshot: after those refusals, vm.restore (resume false) restores Paused; vm.resume: it finishes"
        "snapshot: vm.restore into a kvmbox that already has a VM gets 500"
        "snapshot: 8 vCPUs snapshotted during SMP bring-up and restored: every AP arrives, the shared counter adds up"
-       "snapshot: virtio-blk paused with requests in flight, restored: the guest's checks pass, the file holds its writes")
+       "snapshot: virtio-blk paused with requests in flight, restored: the guest's checks pass, the file holds its writes"
+       "snapshot: after a snapshot that works, vm.resume: the source VM finishes with the right result"
+       "snapshot: a VM restored on demand, snapshotted again: the second snapshot restores and finishes, its memory file sparse"
+       "snapshot: a clone of a VM with a disk: refused while the disk is in use (locked); with disk=_disk0:COPY it passes too")
 api_tests_need_curl
 
 MIB=1048576
@@ -34,7 +37,6 @@ PASS="guest: all [0-9]+ checks passed"
 DONE="count_to: reached 300000, page checksum da2f6200"
 # A counting guest: ~3 s to 300000 on a PVM host, far less on hardware.
 COUNT=(--kernel "$G/boot-pvh.elf" --debug-exit --cmdline "count_to=300000")
-KILLED=137
 
 # A kvmbox in the background with an API socket at $S. start NAME ARGS...:
 # stdout to $TMP/NAME.out, stderr to $TMP/NAME.err, the pid of its
@@ -147,16 +149,37 @@ if mount -t tmpfs -o size=1m kvmbox-test "$FULL" 2>/dev/null; then
     ctl pause
     api PUT vm.snapshot "{\"destination_url\":\"file://$FULL/snap\"}"; c1=$code; b1=$body
     left=$(ls -A "$FULL" | tr '\n' ' ')
-    ctl resume; r1=$?
-    finish
-    check "${NAMES[6]}" eval '[ "$c1" = 500 ] && [[ $b1 == *space* ]] && [ "$left" = "fill " ] && [ "$r1" = 0 ] &&
-        [ "$rc" = 1 ] && grep -q "$DONE" "$TMP/ref.out" || { echo "#   left on the tmpfs: $left; status $rc"; false; }'
     umount "$FULL"
+    ctl resume; r1=$?
+    wait_for "$TMP/ref.out" "^count_to: 120000[[:space:]]*$"; moved=$?
+    check "${NAMES[6]}" eval '[ "$c1" = 500 ] && [[ $b1 == *space* ]] && [ "$left" = "fill " ] && [ "$r1" = 0 ] &&
+        [ "$moved" = 0 ] || { echo "#   left on the tmpfs: $left"; false; }'
 else
-    ctl resume
-    finish
     skip "${NAMES[6]}" "cannot mount a tmpfs"
 fi
+
+# After the refusals, a snapshot that works; the source resumes and
+# finishes as if none had been taken.
+ctl pause
+api PUT vm.snapshot "{\"destination_url\":\"file://$TMP/snapr\"}"; c1=$code
+ctl resume; r1=$?
+finish
+check "${NAMES[19]}" eval '[ "$c1" = 204 ] && [ "$r1" = 0 ] && [ "$rc" = 1 ] && grep -q "$DONE" "$TMP/ref.out" &&
+    grep -Eq "$PASS" "$TMP/ref.out" || { echo "#   status $rc"; false; }'
+
+# That snapshot restored on demand through the API, run a while, and
+# snapshotted again: the second generation restores and finishes, and its
+# memory file is as sparse (pages never touched stay holes).
+start gen1
+api PUT vm.restore "{\"source_url\":\"file://$TMP/snapr\",\"memory_restore_mode\":\"ondemand\",\"resume\":true}"; c1=$code
+wait_for "$TMP/gen1.out" "^count_to: 210000[[:space:]]*$"
+ctl pause
+ctl snapshot "file://$TMP/snap2"; r1=$?
+kill_vm
+restore_cli gen2 "source_url=file://$TMP/snap2,resume=on"
+alloc=$(( $(stat -c %b "$TMP/snap2/memory" 2>/dev/null || echo 0) * 512 ))
+check "${NAMES[20]}" eval '[ "$c1" = 204 ] && [ "$r1" = 0 ] && [ "$rc" = 1 ] && counted_ok "$TMP/gen2.out" 210000 &&
+    [ "$alloc" -lt $((32 * MIB)) ] || { echo "#   status $rc, allocated $alloc"; false; }'
 
 # ---- 5: bad snapshots, each refused by the CLI and by an empty kvmbox's API ----
 # A snapshot with a 1 MiB disk, restored with a 2 MiB one.
@@ -310,14 +333,24 @@ ctl snapshot "file://$TMP/snapv"; r2=$?
 sleep 0.2
 before=$(grep -c "a few MiB written" "$TMP/vsrc.out")
 kill_vm
-restore_cli vr "source_url=file://$TMP/snapv,resume=on"
+# The disk as it was at the snapshot, for a clone of its own.
+cp --sparse=always "$TMP/rw.img" "$TMP/rw-clone.img"
+timeout -k 5 "$LIMIT" "$KVMBOX" run --restore "source_url=file://$TMP/snapv,resume=on" \
+    < /dev/null > "$TMP/vr.out" 2> "$TMP/vr.err" &
+vr_pid=$!
+wait_for "$TMP/vr.out" "virtio"
+# A clone without an override finds the disk taken; with disk=ID:PATH it runs.
+restore_cli vlocked "source_url=file://$TMP/snapv,resume=on"; r3=$rc
+restore_cli vclone "source_url=file://$TMP/snapv,resume=on,disk=_disk0:$TMP/rw-clone.img"; r4=$rc
+wait "$vr_pid"; rc=$?
 if [ "$before" = 0 ] && grep -q "a few MiB written" "$TMP/vr.out"; then
     echo "# virtio: the snapshot caught the guest writing its pattern (8 requests in flight)"
 else
     echo "# virtio: the snapshot did not catch the guest in its writes (it was past them)"
 fi
-file_ok=1
-python3 - "$TMP/rw.img" <<'EOF' || file_ok=0
+# disk_ok FILE: the guest's pattern, zeroes and discard are in FILE.
+disk_ok() {
+    python3 - "$1" <<'EOF2'
 import struct, sys
 MIB = 1 << 20
 d = open(sys.argv[1], 'rb').read()
@@ -326,11 +359,21 @@ ok = d[MIB:5 * MIB] == want
 ok &= d[6 * MIB:6 * MIB + 65536] == bytes(65536)
 ok &= d[7 * MIB:7 * MIB + 65536] == bytes(65536)
 sys.exit(0 if ok and len(d) == 8 * MIB else 1)
-EOF
+EOF2
+}
+disk_ok "$TMP/rw.img"; file_ok=$?
 if [ "$r1$r2" = 00 ] && [ "$rc" = 33 ] && grep -Eq "$PASS" "$TMP/vr.out" && ! grep -q "FAILED" "$TMP/vr.out" &&
-    [ "$file_ok" = 1 ]; then
+    [ "$file_ok" = 0 ]; then
     ok "${NAMES[18]}"
 else
-    echo "#   pause $r1, snapshot $r2, restored status $rc (want 33), file as the guest wrote it: $file_ok"
+    echo "#   pause $r1, snapshot $r2, restored status $rc (want 33), file as the guest wrote it: $file_ok (0 is yes)"
     not_ok "${NAMES[18]}" "$TMP/vr.out" "$TMP/vr.err" "$TMP/ctl.err"
+fi
+disk_ok "$TMP/rw-clone.img"; file_ok=$?
+if [ "$r3" = 1 ] && grep -q "locked" "$TMP/vlocked.err" && [ "$r4" = 33 ] && grep -Eq "$PASS" "$TMP/vclone.out" &&
+    [ "$file_ok" = 0 ]; then
+    ok "${NAMES[21]}"
+else
+    echo "#   without an override: status $r3; with one: status $r4 (want 33), its file as the guest wrote it: $file_ok (0 is yes)"
+    not_ok "${NAMES[21]}" "$TMP/vlocked.err" "$TMP/vclone.out" "$TMP/vclone.err"
 fi
