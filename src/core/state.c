@@ -145,6 +145,17 @@ uint32_t state_get_u32(struct state_reader *r) { return (uint32_t)get_le(r, 4, r
 uint64_t state_get_u64(struct state_reader *r) { return get_le(r, 8, r->section_end); }
 void state_get_bytes(struct state_reader *r, void *p, size_t n) { get_raw(r, p, n, r->section_end); }
 
+const void *state_get_span(struct state_reader *r, size_t n)
+{
+    if (r->failed || n > r->section_end - r->pos) {
+        r->failed = true;
+        return NULL;
+    }
+    const void *p = r->buf + r->pos;
+    r->pos += n;
+    return p;
+}
+
 void state_get_str(struct state_reader *r, char *buf, size_t size)
 {
     uint16_t n = state_get_u16(r);

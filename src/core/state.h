@@ -46,6 +46,9 @@ uint16_t state_get_u16(struct state_reader *r);
 uint32_t state_get_u32(struct state_reader *r);
 uint64_t state_get_u64(struct state_reader *r);
 void state_get_bytes(struct state_reader *r, void *p, size_t n);
+/* The next n bytes of the open section, in place (valid while the
+ * stream's buffer is), or NULL (the reader failed) if fewer are left. */
+const void *state_get_span(struct state_reader *r, size_t n);
 /* Reads a state_put_str string into buf (NUL-terminated); one that does
  * not fit fails the reader. */
 void state_get_str(struct state_reader *r, char *buf, size_t size);

@@ -107,7 +107,8 @@ struct state_writer;
 struct state_reader;
 /* The whole VM's state (vm_save.c): -1 with the reason in err. Save only
  * while paused; load into a VM from vm_create_for_restore, which then
- * starts paused (vm_start_paused). */
+ * starts paused (vm_start_paused). The load reads the VM's sections and
+ * leaves the reader after them (the VMM's own may follow). */
 int vm_save_state(struct vm *vm, struct state_writer *w, char *err, size_t errlen);
 int vm_load_state(struct vm *vm, struct state_reader *r, char *err, size_t errlen);
 /* Created -> Paused: the vCPU threads start, and park before their first

@@ -155,9 +155,5 @@ int vm_load_state(struct vm *vm, struct state_reader *r, char *err, size_t errle
     for (unsigned i = 0, n = 0; i < vm->ndevices; i++)
         if (vm->devices[i].ops->save && load_device(&vm->devices[i], n++, r, err, errlen) < 0)
             return -1;
-    if (r->pos != r->len) {
-        snprintf(err, errlen, "%zu bytes of state left over after the last device", r->len - r->pos);
-        return -1;
-    }
     return 0;
 }

@@ -298,7 +298,12 @@ static void stdin_ready(void *ctx, short revents)
 
 int vmm_run(struct vmm *m)
 {
+    /* Input a restored snapshot brought waits in the buffer: kept. */
+    struct console pending = m->console;
     console_init(&m->console, m->stdin_fd);
+    memcpy(m->console.buf, pending.buf, sizeof pending.buf);
+    m->console.len = pending.len;
+    m->console.off = pending.off;
     /* Others (the API) may have registered already. */
     event_loop_add(&m->loop, m->wake_fd, NULL, wake_ready, m);
     event_loop_add(&m->loop, m->sig_fd, NULL, signal_ready, m);

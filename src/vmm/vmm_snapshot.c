@@ -12,6 +12,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the terminal typed that the guest has not taken yet, after the
+ * VM's sections: the restored guest gets it first. */
+static void save_console_input(const struct console *c, struct state_writer *w)
+{
+    state_begin(w, "console-input", 1);
+    state_put_u16(w, (uint16_t)(c->len - c->off));
+    state_put_bytes(w, c->buf + c->off, c->len - c->off);
+    state_end(w);
+}
+
+static int load_console_input(struct console *c, struct state_reader *r, char *err, size_t errlen)
+{
+    uint32_t version;
+    if (state_open(r, "console-input", &version) < 0 || version != 1) {
+        snprintf(err, errlen, "no console section after the devices");
+        return -1;
+    }
+    uint16_t n = state_get_u16(r);
+    if (n > sizeof c->buf) {
+        snprintf(err, errlen, "the console section holds %u bytes, more than kvmbox buffers", n);
+        return -1;
+    }
+    state_get_bytes(r, c->buf, n);
+    if (state_close(r) < 0) {
+        snprintf(err, errlen, "the console section is damaged");
+        return -1;
+    }
+    c->off = 0;
+    c->len = n;
+    if (r->pos != r->len) {
+        snprintf(err, errlen, "%zu bytes of state left over after the last section",
+                 r->len - r->pos);
+        return -1;
+    }
+    return 0;
+}
+
 enum vmm_result vmm_vm_snapshot(struct vmm *m, const char *dir, const char *config_json,
                                 size_t config_len, char *err, size_t errlen)
 {
@@ -29,6 +66,8 @@ enum vmm_result vmm_vm_snapshot(struct vmm *m, const char *dir, const char *conf
     state_writer_init(&w);
     struct snapshot_writer *sw = NULL;
     int r = vm_save_state(m->vm, &w, err, errlen);
+    if (r == 0)
+        save_console_input(&m->console, &w);
     if (r == 0)
         r = snapshot_begin(dir, &sw, err, errlen);
     if (r == 0)
@@ -92,7 +131,9 @@ enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_
     struct state_reader r;
     state_reader_init(&r, snap->state, snap->state_len);
     char why[512];
-    if (vm_load_state(vm, &r, why, sizeof why) < 0 || vm_start_paused(vm, why, sizeof why) < 0) {
+    if (vm_load_state(vm, &r, why, sizeof why) < 0 ||
+        load_console_input(&m->console, &r, why, sizeof why) < 0 ||
+        vm_start_paused(vm, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot restore the VM: %s", why);
         m->vm = vm;
         char ignored[64];

@@ -28,6 +28,9 @@ struct net_backend;
 typedef bool (*net_deliver_fn)(void *nic, const struct virtio_net_hdr_v1 *hdr,
                                const uint8_t *frame, size_t len);
 
+struct state_writer;
+struct state_reader;
+
 struct net_backend_ops {
     /* A frame from the guest: `iov` holds the header then the frame,
      * `len` bytes in all (NET_HDR_LEN < len <= NET_HDR_LEN + NET_MAX_FRAME). */
@@ -40,6 +43,11 @@ struct net_backend_ops {
     void (*poll_done)(struct net_backend *be, const struct pollfd *p, unsigned n);
     /* The offloads the driver accepted (VIRTIO_NET_F_GUEST_* bits). */
     void (*set_offloads)(struct net_backend *be, uint64_t guest_features);
+    /* The backend's own state, for a snapshot (while the VM is paused),
+     * and back at restore (before the NIC runs; -1 after logging what is
+     * wrong). NULL: none (a TAP's state is the host's). */
+    void (*save)(struct net_backend *be, struct state_writer *w);
+    int (*load)(struct net_backend *be, struct state_reader *r);
     void (*close)(struct net_backend *be);
 };
 

@@ -9,6 +9,8 @@
  * every VM (1.4 to 3.0 MiB) whether or not it had a --net user NIC. */
 #include "devices/net/backend.h"
 
+#include "core/state.h"
+
 #include "util/iov.h"
 #include "util/log.h"
 
@@ -40,7 +42,8 @@ struct backlog_frame {
 /* The libslirp functions used here, the types taken from its header. */
 #define SLIRP_FUNCTIONS(X) \
     X(slirp_new) X(slirp_cleanup) X(slirp_input) X(slirp_pollfds_fill) \
-    X(slirp_pollfds_poll) X(slirp_add_hostfwd)
+    X(slirp_pollfds_poll) X(slirp_add_hostfwd) X(slirp_state_save) X(slirp_state_load) \
+    X(slirp_state_version)
 
 struct slirp_api {
     void *lib;
@@ -308,9 +311,65 @@ static void user_close(struct net_backend *be)
     free(u);
 }
 
+/* libslirp's own state (its DHCP leases, its IP id, sockets of guest
+ * forwards; connections to the host end with the process, as under QEMU)
+ * goes into the NIC's section as libslirp's format number, a length and
+ * libslirp's bytes: its loader reads from exactly those bytes, no more.
+ * Frames still in the backlog are not kept: to the guest, frames lost on
+ * the wire. */
+static ssize_t put_state(const void *buf, size_t len, void *opaque)
+{
+    state_put_bytes(opaque, buf, len);
+    return (ssize_t)len;
+}
+
+static ssize_t get_state(void *buf, size_t len, void *opaque)
+{
+    struct state_reader *r = opaque;
+    state_get_bytes(r, buf, len);
+    return r->failed ? -1 : (ssize_t)len;
+}
+
+#define SLIRP_STATE_MAX (1u << 20)
+
+static void user_save(struct net_backend *be, struct state_writer *w)
+{
+    struct user_net *u = (struct user_net *)be;
+    struct state_writer own;
+    state_writer_init(&own);
+    u->api.slirp_state_save(u->slirp, put_state, &own);
+    if (own.failed || own.len > SLIRP_STATE_MAX)
+        w->failed = true;
+    state_put_u32(w, (uint32_t)u->api.slirp_state_version());
+    state_put_u32(w, (uint32_t)own.len);
+    state_put_bytes(w, own.buf, own.len);
+    state_writer_free(&own);
+}
+
+static int user_load(struct net_backend *be, struct state_reader *r)
+{
+    struct user_net *u = (struct user_net *)be;
+    uint32_t format = state_get_u32(r), len = state_get_u32(r);
+    const void *bytes = len <= SLIRP_STATE_MAX ? state_get_span(r, len) : NULL;
+    if (!bytes)
+        return -1;
+    if (format > (uint32_t)u->api.slirp_state_version()) {
+        log_error("--net user: the snapshot's network state is in libslirp's format %u; this "
+                  "libslirp reads up to %d", format, u->api.slirp_state_version());
+        return -1;
+    }
+    struct state_reader own;
+    state_reader_init(&own, bytes, len);
+    if (u->api.slirp_state_load(u->slirp, (int)format, get_state, &own) < 0 || own.failed) {
+        log_error("--net user: libslirp refused the snapshot's network state");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct net_backend_ops user_ops = {
     .send = user_send, .poll_fill = user_poll_fill, .poll_done = user_poll_done,
-    .set_offloads = user_set_offloads, .close = user_close,
+    .set_offloads = user_set_offloads, .save = user_save, .load = user_load, .close = user_close,
 };
 
 static struct in_addr ip4(const char *s)

@@ -216,6 +216,21 @@ static void nic_destroy(void *dev)
     free(n);
 }
 
+/* The NIC's own state is its transport's; what its backend holds (user
+ * networking's connections) comes along. */
+static void nic_save(const void *dev, struct state_writer *w)
+{
+    const struct nic *n = dev;
+    if (n->be->ops->save)
+        n->be->ops->save(n->be, w);
+}
+
+static int nic_load(void *dev, struct state_reader *r)
+{
+    struct nic *n = dev;
+    return n->be->ops->load ? n->be->ops->load(n->be, r) : 0;
+}
+
 static const struct virtio_dev_ops nic_ops = {
     .name = "virtio-net",
     .device_type = VIRTIO_ID_NET,
@@ -228,6 +243,8 @@ static const struct virtio_dev_ops nic_ops = {
     .reset = nic_reset,
     .pause = nic_pause,
     .resume = nic_resume,
+    .save = nic_save,
+    .load = nic_load,
     .destroy = nic_destroy,
     .counters = nic_counters,
 };
