@@ -1,5 +1,7 @@
 #include "devices/virtio/net.h"
 
+#include "core/state.h"
+
 #include "devices/net/backend.h"
 #include "devices/thread_gate.h"
 #include "devices/virtio/virtio_pci.h"
@@ -216,11 +218,14 @@ static void nic_destroy(void *dev)
     free(n);
 }
 
-/* The NIC's own state is its transport's; what its backend holds (user
- * networking's connections) comes along. */
+/* The NIC's own state is its transport's, and the MAC its driver read
+ * (a restore onto another must say so, not confuse the guest); what its
+ * backend holds (user networking's state) comes along. */
 static void nic_save(const void *dev, struct state_writer *w)
 {
     const struct nic *n = dev;
+    state_put_bytes(w, n->mac, sizeof n->mac);
+    state_put_u8(w, n->be->ops->save != NULL);
     if (n->be->ops->save)
         n->be->ops->save(n->be, w);
 }
@@ -228,6 +233,23 @@ static void nic_save(const void *dev, struct state_writer *w)
 static int nic_load(void *dev, struct state_reader *r)
 {
     struct nic *n = dev;
+    uint8_t mac[6];
+    state_get_bytes(r, mac, sizeof mac);
+    bool has_backend_state = state_get_u8(r) != 0;
+    if (r->failed)
+        return -1;
+    if (memcmp(mac, n->mac, sizeof mac)) {
+        log_error("NIC %s: the snapshot's MAC is %02x:%02x:%02x:%02x:%02x:%02x, this NIC's "
+                  "%02x:%02x:%02x:%02x:%02x:%02x", n->vp->id, mac[0], mac[1], mac[2], mac[3],
+                  mac[4], mac[5], n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+        return -1;
+    }
+    if (has_backend_state != (n->be->ops->load != NULL)) {
+        log_error("NIC %s: the snapshot's is on %s, this one on %s", n->vp->id,
+                  has_backend_state ? "user-mode networking" : "a TAP",
+                  n->be->ops->load ? "user-mode networking" : "a TAP");
+        return -1;
+    }
     return n->be->ops->load ? n->be->ops->load(n->be, r) : 0;
 }
 
