@@ -165,9 +165,9 @@ $(GUEST_BUILD)/mem-touch.elf: bench/mem_touch.S
 
 # Snapshot time and size and restore latency (copy and ondemand), next to
 # QEMU's migration to a file and -incoming, medians of 3 (bench/snapshot.c).
-# Cases are RAM_MIB:TOUCH_MIB. The large case touches 256 MiB, not 1 GiB:
+# Cases are RAM_MIB:TOUCH_MIB. The large case touches 512 MiB, not 1 GiB:
 # where guest code is emulated, filling 1 GiB takes minutes per boot.
-SNAPSHOT_CASES := 128:8 128:100 2048:8 2048:256
+SNAPSHOT_CASES := 128:8 128:100 2048:8 2048:512
 bench-snapshot: all $(BUILD)/bench/snapshot \
     $(sort $(foreach c,$(SNAPSHOT_CASES),$(GUEST_BUILD)/mem-dirty-$(word 2,$(subst :, ,$(c))).elf))
 	$(BUILD)/bench/snapshot $(BUILD)/kvmbox 3 $(GUEST_BUILD) $(SNAPSHOT_CASES)

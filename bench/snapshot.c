@@ -6,17 +6,17 @@
  *
  * Each case is a guest (bench/mem_dirty.S, GUEST_DIR/mem-dirty-TOUCH_MIB.elf)
  * with RAM_MIB of RAM that fills TOUCH_MIB of it with a non-zero pattern,
- * then writes a heartbeat byte to COM1 every few hundred loop iterations. For each VMM the guest boots
- * once; when it has touched its memory it is snapshotted RUNS times (each
- * time resumed in between):
+ * then writes a heartbeat byte to COM1 every few hundred loop iterations.
+ * The guest boots once under each VMM; when it has touched its memory it
+ * is snapshotted RUNS times, the two VMMs taking turns, each paused while
+ * the other works (and resumed, its guest running, before each snapshot):
  *   kvmbox  PUT vm.pause, then PUT vm.snapshot to a new directory, timed
  *           from the pause's request to the snapshot's answer (kvmbox
  *           fsyncs every file and the directory before it answers);
  *   QEMU    QMP stop, then migrate to "fd:" (a file the bench opened and
  *           handed over with getfd), polling query-migrate every 1 ms
  *           until it completes, then an fsync of the file by the bench, so
- *           that both figures include making the snapshot durable; then
- *           `cont`.
+ *           that both figures include making the snapshot durable.
  * Size: the blocks each snapshot holds on disk (st_blocks * 512), next to
  * the memory the guest touched.
  * Restore latency: from fork+exec of a new process to the first heartbeat
@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -66,7 +67,7 @@
 /* The children alive now: at most a source VM and a restored one. */
 static volatile pid_t live[2];
 static volatile sig_atomic_t interrupted;
-static char workdir[64];
+static char workdir[256];     /* bounded, so paths under it always fit */
 
 static void on_signal(int sig)
 {
@@ -423,6 +424,7 @@ struct guest_case {
 struct source {
     struct child c;
     struct conn ctl;               /* kvmbox's API or QEMU's QMP */
+    bool is_qemu;
     double touch_ms;               /* 'K' to 'T': the guest filling its memory */
     double heartbeat_ms;           /* between heartbeats, the latency's resolution */
     double snap_ms[MAX_RUNS];
@@ -458,19 +460,123 @@ static void source_boot(struct source *s, const char *name, char *const argv[], 
     s->heartbeat_ms = (h - h0) / beats;
 }
 
-/* Resumes a paused source and waits until its guest runs: the next
- * snapshot starts from a running VM, as a user's would. */
-static void source_running(struct source *s)
+/* Parks a source's vCPUs: vm.pause or QMP stop. */
+static void source_pause(struct source *s)
 {
+    char reply[256];
+    if (s->is_qemu)
+        qmp_call(&s->ctl, "{\"execute\":\"stop\"}\n", -1, reply, sizeof reply);
+    else
+        http_put(&s->ctl, "vm.pause", "");
+}
+
+/* Resumes a paused source and waits until its guest runs, so that each
+ * snapshot starts from a running VM, as a user's would. */
+static void source_resume(struct source *s)
+{
+    char reply[256];
     child_drain(&s->c);
-    if (s->ctl.len || strncmp(s->c.name, "qemu", 4)) {
-        http_put(&s->ctl, "vm.resume", "");
-    } else {
-        char reply[256];
+    if (s->is_qemu)
         qmp_call(&s->ctl, "{\"execute\":\"cont\"}\n", -1, reply, sizeof reply);
-    }
+    else
+        http_put(&s->ctl, "vm.resume", "");
     child_wait_byte(&s->c, HEARTBEAT, 10000, false);
 }
+
+static void kvmbox_boot(struct source *s, const char *kvmbox, const struct guest_case *g)
+{
+    char mem[32];
+    snprintf(mem, sizeof mem, "%uM", g->ram_mib);
+    char *argv[] = { (char *)kvmbox, "run", "--kernel", g->guest, "--memory", mem,
+                     "--api-socket", "fd=3", NULL };
+    s->is_qemu = false;
+    source_boot(s, "kvmbox (source)", argv, control_socket(&s->ctl), g);
+}
+
+/* Snapshot r of a running kvmbox, timed from the pause's request to the
+ * snapshot's answer; leaves it paused. */
+static void kvmbox_snapshot(struct source *s, int r)
+{
+    char dir[PATH_MAX], body[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/kvmbox-%d", workdir, r);
+    snprintf(body, sizeof body, "{\"destination_url\":\"file://%s\"}", dir);
+    double t0 = now_ms();
+    source_pause(s);
+    http_put(&s->ctl, "vm.snapshot", body);
+    s->snap_ms[r] = now_ms() - t0;
+    s->size[r] = disk_bytes(dir);
+}
+
+/* The QEMU command line shared by the source and the restored VM, then
+ * `extra` (NULL-terminated). */
+static void qemu_argv(char **argv, size_t cap, const struct guest_case *g, char *mem,
+                      char *const *extra)
+{
+    snprintf(mem, 32, "%uM", g->ram_mib);
+    char *const base[] = { QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
+                           "-m", mem, "-nodefaults", "-no-user-config", "-display", "none",
+                           "-serial", "stdio", "-kernel", g->guest,
+                           "-global", "migration.store-global-state=off" };
+    size_t n = sizeof base / sizeof base[0];
+    memcpy(argv, base, sizeof base);
+    while (*extra && n < cap - 1)
+        argv[n++] = *extra++;
+    argv[n] = NULL;
+}
+
+static void qemu_boot(struct source *s, const struct guest_case *g)
+{
+    char mem[32], reply[1024], *argv[32];
+    /* QMP on the listening socket passed as fd 3. */
+    char *const qmp[] = { "-chardev", "socket,id=qmp,fd=3,server=on,wait=off",
+                          "-mon", "chardev=qmp,mode=control", NULL };
+    qemu_argv(argv, 32, g, mem, qmp);
+    s->is_qemu = true;
+    source_boot(s, "qemu (source)", argv, control_socket(&s->ctl), g);
+    conn_read(&s->ctl, qmp_line);    /* the greeting */
+    conn_consume(&s->ctl, qmp_line(&s->ctl));
+    qmp_call(&s->ctl, "{\"execute\":\"qmp_capabilities\"}\n", -1, reply, sizeof reply);
+    /* No bandwidth cap: QEMU's default would throttle the copy. */
+    qmp_call(&s->ctl, "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
+             "{\"max-bandwidth\":1099511627776}}\n", -1, reply, sizeof reply);
+}
+
+/* Snapshot r of a running QEMU: stop, migrate to a file handed over by
+ * getfd, poll until complete, fsync; leaves it stopped. */
+static void qemu_snapshot(struct source *s, int r)
+{
+    char file[PATH_MAX], reply[1024];
+    snprintf(file, sizeof file, "%s/qemu-%d", workdir, r);
+    double t0 = now_ms();
+    source_pause(s);
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fail("%s: %s", file, strerror(errno));
+    qmp_call(&s->ctl, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"mig\"}}\n", fd, reply,
+             sizeof reply);
+    qmp_call(&s->ctl, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:mig\"}}\n", -1, reply,
+             sizeof reply);
+    for (;;) {
+        qmp_call(&s->ctl, "{\"execute\":\"query-migrate\"}\n", -1, reply, sizeof reply);
+        if (strstr(reply, "\"status\": \"completed\""))
+            break;
+        if (strstr(reply, "\"status\": \"failed\"") || strstr(reply, "\"status\": \"cancelled\""))
+            fail("QEMU's migration to %s: %s", file, reply);
+        usleep(1000);
+    }
+    if (fsync(fd) < 0)
+        fail("fsync %s: %s", file, strerror(errno));
+    close(fd);
+    s->snap_ms[r] = now_ms() - t0;
+    s->size[r] = disk_bytes(file);
+}
+
+static void source_stop(struct source *s)
+{
+    close(s->ctl.fd);
+    child_stop(&s->c);
+}
+
 /* One restore: ms from fork+exec to the first heartbeat. */
 static double restore_once(const char *name, char *const argv[], int pass_fd)
 {
@@ -483,10 +589,28 @@ static double restore_once(const char *name, char *const argv[], int pass_fd)
 
 static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case *g, int runs)
 {
+    /* Each source is paused while the other boots or is measured, so
+     * that neither's spinning guest takes a CPU from the other; the
+     * snapshots take turns so that drift (the disk's write-back, other
+     * load) hits both alike. */
     struct source k, q;
-    kvmbox_source(kvmbox, g, runs, &k);
+    kvmbox_boot(&k, kvmbox, g);
+    source_pause(&k);
+    if (have_qemu) {
+        qemu_boot(&q, g);
+        source_pause(&q);
+    }
+    for (int r = 0; r < runs; r++) {
+        source_resume(&k);
+        kvmbox_snapshot(&k, r);
+        if (have_qemu) {
+            source_resume(&q);
+            qemu_snapshot(&q, r);
+        }
+    }
+    source_stop(&k);
     if (have_qemu)
-        qemu_source(g, runs, &q);
+        source_stop(&q);
 
     /* Restores, taking turns. */
     double copy[MAX_RUNS], ondemand[MAX_RUNS], qemu[MAX_RUNS];
@@ -498,7 +622,8 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
     snprintf(file, sizeof file, "%s/qemu-0", workdir);
     char *kargv[] = { (char *)kvmbox, "run", "--restore", src, NULL };
     char *kargv_od[] = { (char *)kvmbox, "run", "--restore", src_od, NULL };
-    qemu_argv(qargv, 32, g, mem, "-incoming", "fd:3", NULL, NULL);
+    char *const incoming[] = { "-incoming", "fd:3", NULL };
+    qemu_argv(qargv, 32, g, mem, incoming);
     for (int r = 0; r < runs; r++) {
         copy[r] = restore_once("kvmbox --restore (copy)", kargv, -1);
         ondemand[r] = restore_once("kvmbox --restore (ondemand)", kargv_od, -1);
@@ -517,7 +642,8 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
     if (have_qemu)
         printf(", %.1f s under QEMU", q.touch_ms / 1e3);
     printf("); a heartbeat every %.2f ms\n", k.heartbeat_ms);
-    printf("  %-34s %12s %12s %12s\n", "", "kvmbox", have_qemu ? "QEMU" : "", have_qemu ? "kvmbox/QEMU" : "");
+    printf("  %-34s %13s %12s %11s\n", "", "kvmbox", have_qemu ? "QEMU" : "",
+           have_qemu ? "kvmbox/QEMU" : "");
     struct { const char *name; double kv, qv; const char *unit; double scale; } row[] = {
         { "snapshot time (pause to durable)", median(k.snap_ms, runs),
           have_qemu ? median(q.snap_ms, runs) : 0, "ms", 1 },
@@ -574,9 +700,9 @@ int main(int argc, char **argv)
         struct guest_case *g = &cases[i];
         char end;
         if (sscanf(argv[4 + i], "%u:%u%c", &g->ram_mib, &g->touch_mib, &end) != 2 ||
-            16 + g->touch_mib > g->ram_mib) {
+            16 + g->touch_mib > g->ram_mib || 16 + g->touch_mib > 3072) {
             fprintf(stderr, "bench/snapshot: '%s': expected RAM_MIB:TOUCH_MIB, the touched "
-                    "memory (from 16 MiB up) inside RAM\n", argv[4 + i]);
+                    "memory (from 16 MiB up) inside RAM and below 3 GiB\n", argv[4 + i]);
             return 1;
         }
         if (asprintf(&g->guest, "%s/mem-dirty-%u.elf", argv[3], g->touch_mib) < 0)
@@ -593,9 +719,15 @@ int main(int argc, char **argv)
     }
 
     const char *tmp = getenv("TMPDIR");
-    snprintf(workdir, sizeof workdir, "%s/kvmbox-bench-snapshot-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (strlen(workdir) >= sizeof workdir - 1 || !mkdtemp(workdir)) {
-        fprintf(stderr, "bench/snapshot: a working directory: %s\n", strerror(errno));
+    int len = snprintf(workdir, sizeof workdir, "%s/kvmbox-bench-snapshot-XXXXXX",
+                       tmp && *tmp ? tmp : "/tmp");
+    if (len < 0 || (size_t)len >= sizeof workdir) {
+        fprintf(stderr, "bench/snapshot: TMPDIR is too long for a working directory\n");
+        return 1;
+    }
+    if (!mkdtemp(workdir)) {
+        fprintf(stderr, "bench/snapshot: %s: %s\n", workdir, strerror(errno));
+        workdir[0] = '\0';
         return 1;
     }
     atexit(cleanup);
