@@ -68,3 +68,19 @@ check() {
     shift
     if "$@"; then ok "$name"; else echo "#   code ${code:-} body ${body:-}"; not_ok "$name" "$TMP/err"; fi
 }
+
+# disk_pattern_ok FILE: the virtio test guest's writes are in FILE (an 8
+# MiB disk): its pattern from 1 MiB to 5 MiB, zeroes written at 6 MiB and
+# discarded at 7 MiB.
+disk_pattern_ok() {
+    python3 - "$1" <<'EOF'
+import struct, sys
+MIB = 1 << 20
+d = open(sys.argv[1], 'rb').read()
+want = struct.pack('<%dQ' % (4 * MIB // 8), *((0x6b766d62 << 32) | o for o in range(MIB, 5 * MIB, 8)))
+ok = d[MIB:5 * MIB] == want
+ok &= d[6 * MIB:6 * MIB + 65536] == bytes(65536)
+ok &= d[7 * MIB:7 * MIB + 65536] == bytes(65536)
+sys.exit(0 if ok and len(d) == 8 * MIB else 1)
+EOF
+}

@@ -348,20 +348,7 @@ if [ "$before" = 0 ] && grep -q "a few MiB written" "$TMP/vr.out"; then
 else
     echo "# virtio: the snapshot did not catch the guest in its writes (it was past them)"
 fi
-# disk_ok FILE: the guest's pattern, zeroes and discard are in FILE.
-disk_ok() {
-    python3 - "$1" <<'EOF2'
-import struct, sys
-MIB = 1 << 20
-d = open(sys.argv[1], 'rb').read()
-want = struct.pack('<%dQ' % (4 * MIB // 8), *((0x6b766d62 << 32) | o for o in range(MIB, 5 * MIB, 8)))
-ok = d[MIB:5 * MIB] == want
-ok &= d[6 * MIB:6 * MIB + 65536] == bytes(65536)
-ok &= d[7 * MIB:7 * MIB + 65536] == bytes(65536)
-sys.exit(0 if ok and len(d) == 8 * MIB else 1)
-EOF2
-}
-disk_ok "$TMP/rw.img"; file_ok=$?
+disk_pattern_ok "$TMP/rw.img"; file_ok=$?
 if [ "$r1$r2" = 00 ] && [ "$rc" = 33 ] && grep -Eq "$PASS" "$TMP/vr.out" && ! grep -q "FAILED" "$TMP/vr.out" &&
     [ "$file_ok" = 0 ]; then
     ok "${NAMES[18]}"
@@ -369,7 +356,7 @@ else
     echo "#   pause $r1, snapshot $r2, restored status $rc (want 33), file as the guest wrote it: $file_ok (0 is yes)"
     not_ok "${NAMES[18]}" "$TMP/vr.out" "$TMP/vr.err" "$TMP/ctl.err"
 fi
-disk_ok "$TMP/rw-clone.img"; file_ok=$?
+disk_pattern_ok "$TMP/rw-clone.img"; file_ok=$?
 if [ "$r3" = 1 ] && grep -q "locked" "$TMP/vlocked.err" && [ "$r4" = 33 ] && grep -Eq "$PASS" "$TMP/vclone.out" &&
     [ "$file_ok" = 0 ]; then
     ok "${NAMES[21]}"

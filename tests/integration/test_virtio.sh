@@ -63,17 +63,7 @@ if [ "$rc" -eq 33 ] && ! grep -q "vcon: hello through the transmit queue" "$TMP/
 fi
 expect "${NAMES[0]}" 33 "$PASS"
 
-if python3 - "$TMP/rw.img" <<'EOF'
-import struct, sys
-MIB = 1 << 20
-d = open(sys.argv[1], 'rb').read()
-want = struct.pack('<%dQ' % (4 * MIB // 8), *((0x6b766d62 << 32) | o for o in range(MIB, 5 * MIB, 8)))
-ok = d[MIB:5 * MIB] == want
-ok &= d[6 * MIB:6 * MIB + 65536] == bytes(65536)
-ok &= d[7 * MIB:7 * MIB + 65536] == bytes(65536)
-sys.exit(0 if ok and len(d) == 8 * MIB else 1)
-EOF
-then
+if disk_pattern_ok "$TMP/rw.img"; then
     if [ "$(cksum < "$TMP/ro.img")" = "$RO_SUM" ]; then ok "${NAMES[1]}"; else not_ok "${NAMES[1]}"; fi
 else
     not_ok "${NAMES[1]}"

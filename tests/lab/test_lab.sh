@@ -258,25 +258,32 @@ fi
 # reboot by asking for another.
 name="stock kernel, 2 vCPUs, disk and NIC: paused and resumed, rebooted by vm.reboot, shut down by vm.power-button"
 ctl() { ./kvmbox ctl --api-socket /tmp/api.sock "\$@"; }
-dd if=/dev/zero of=/tmp/life.img bs=1M count=1 2>/dev/null
-# ready N: waits until the guest has been ready N times (30 s).
-ready() {
+# seen MARKER N: waits (30 s at most) until the guest has printed MARKER
+# at the start of N lines.
+seen() {
     for i in \$(seq 300); do
-        [ "\$(grep -c '^KVMBOX-POWER-READY' /tmp/out)" -ge "\$1" ] && return 0; sleep 0.1
+        [ "\$(grep -c "^\$1" /tmp/out)" -ge "\$2" ] && return 0; sleep 0.1
     done
     return 1
 }
-for attempt in 1 2 3; do
-    rm -f /tmp/api.sock
-    timeout 150 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory 256M --cpus 2 \
-        --disk path=/tmp/life.img --net user --api-socket /tmp/api.sock \
-        --cmdline "console=ttyS0 reboot=k panic=-1 kvmbox.powerbutton" \
-        > /tmp/out 2> /tmp/err < /dev/null &
-    kpid=\$!
-    ready 1 && break
-    echo "# attempt \$attempt: no boot in 30 s"; tail -n 3 /tmp/out | sed 's/^/#   /'
-    kill \$kpid; wait \$kpid
-done
+# api_boot MARKER DISK GUEST-INIT-FLAG: the stock kernel with 2 vCPUs, DISK
+# and a user-mode NIC, the API on /tmp/api.sock, in the background (kpid);
+# started again, up to three times, until it prints MARKER.
+api_boot() {
+    for attempt in 1 2 3; do
+        rm -f /tmp/api.sock
+        timeout 150 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory 256M --cpus 2 \
+            --disk path=\$2 --net user --api-socket /tmp/api.sock \
+            --cmdline "console=ttyS0 reboot=k panic=-1 \$3" > /tmp/out 2> /tmp/err < /dev/null &
+        kpid=\$!
+        seen "\$1" 1 && return 0
+        echo "# attempt \$attempt: no boot in 30 s"; tail -n 3 /tmp/out | sed 's/^/#   /'
+        kill \$kpid; wait \$kpid
+    done
+    return 1
+}
+dd if=/dev/zero of=/tmp/life.img bs=1M count=1 2>/dev/null
+api_boot KVMBOX-POWER-READY /tmp/life.img kvmbox.powerbutton
 cpus=\$(sed -n 's/^KVMBOX-GUEST-READY.* cpus=\([0-9]*\).*/\1/p' /tmp/out | head -n 1)
 ctl pause; prc=\$?
 pstate=\$(ctl info | grep -o '"state": "[A-Za-z]*"')
@@ -286,7 +293,7 @@ boots=1
 for attempt in 1 2 3; do
     ctl reboot; brc=\$?
     boots=\$((boots + 1))
-    ready \$boots && break
+    seen KVMBOX-POWER-READY \$boots && break
     echo "# reboot \$attempt: no boot in 30 s"
 done
 ctl power-button; pbrc=\$?
@@ -312,18 +319,7 @@ rm -rf /tmp/snap /tmp/api.sock
 dd if=/dev/zero of=/tmp/snapdisk.img bs=1M count=1 2>/dev/null
 nc -ll -p 7777 -e cat &
 echo_pid=\$!
-for attempt in 1 2 3; do
-    rm -f /tmp/api.sock
-    timeout 150 ./kvmbox run --kernel vmlinuz --initrd guest-initrd.gz --memory 256M --cpus 2 \
-        --disk path=/tmp/snapdisk.img --net user --api-socket /tmp/api.sock \
-        --cmdline "console=ttyS0 reboot=k panic=-1 kvmbox.snapshot" \
-        > /tmp/out 2> /tmp/err < /dev/null &
-    kpid=\$!
-    for i in \$(seq 300); do grep -q '^KVMBOX-SNAP-READY' /tmp/out && break; sleep 0.1; done
-    grep -q '^KVMBOX-SNAP-READY' /tmp/out && break
-    echo "# attempt \$attempt: no boot in 30 s"; tail -n 3 /tmp/out | sed 's/^/#   /'
-    kill \$kpid; wait \$kpid
-done
+api_boot KVMBOX-SNAP-READY /tmp/snapdisk.img kvmbox.snapshot
 sleep 1                              # a tick or two before the save
 ctl pause && ctl snapshot file:///tmp/snap; src=\$?
 kill -9 \$kpid; wait \$kpid
