@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -174,6 +176,8 @@ int guest_mem_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t er
 
 void guest_mem_destroy(struct guest_mem *gm)
 {
+    free(gm->dirty);
+    gm->dirty = NULL;
     if (gm->host)
         munmap(gm->host, gm->ram_size);
     if (gm->memfd >= 0)
@@ -217,6 +221,7 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *buf, u
     if (!p)
         return -1;
     memcpy(p, buf, len);
+    guest_mem_dirty_host(gm, p, len);
     return 0;
 }
 
@@ -226,7 +231,57 @@ int guest_mem_fill(const struct guest_mem *gm, uint64_t gpa, int byte, uint64_t 
     if (!p)
         return -1;
     memset(p, byte, len);
+    guest_mem_dirty_host(gm, p, len);
     return 0;
+}
+
+int guest_mem_dirty_start(struct guest_mem *gm)
+{
+    size_t words = GUEST_MEM_DIRTY_WORDS(gm);
+    if (!gm->dirty && !(gm->dirty = calloc(words, sizeof *gm->dirty)))
+        return -1;
+    for (size_t i = 0; i < words; i++)
+        __atomic_store_n(&gm->dirty[i], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&gm->dirty_on, true, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+void guest_mem_dirty_stop(struct guest_mem *gm)
+{
+    __atomic_store_n(&gm->dirty_on, false, __ATOMIC_SEQ_CST);
+}
+
+void guest_mem_dirty_mark(const struct guest_mem *gm, uint64_t offset, uint64_t len)
+{
+    /* The flag is read first: with tracking off (always, but while a VM
+     * migrates) a write costs this one load. */
+    if (!__atomic_load_n(&gm->dirty_on, __ATOMIC_ACQUIRE) || !len || offset >= gm->ram_size)
+        return;
+    if (len > gm->ram_size - offset)
+        len = gm->ram_size - offset;
+    for (uint64_t page = offset / 4096, last = (offset + len - 1) / 4096; page <= last; page++)
+        __atomic_fetch_or(&gm->dirty[page / 64], 1ULL << (page % 64), __ATOMIC_RELEASE);
+}
+
+void guest_mem_dirty_host(const struct guest_mem *gm, const void *p, uint64_t len)
+{
+    uintptr_t at = (uintptr_t)p, base = (uintptr_t)gm->host;
+    if (at >= base)
+        guest_mem_dirty_mark(gm, at - base, len);
+}
+
+void guest_mem_dirty_iov(const struct guest_mem *gm, const struct iovec *iov, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        guest_mem_dirty_host(gm, iov[i].iov_base, iov[i].iov_len);
+}
+
+void guest_mem_dirty_take(struct guest_mem *gm, uint64_t *bits)
+{
+    if (!gm->dirty)
+        return;
+    for (size_t i = 0, n = GUEST_MEM_DIRTY_WORDS(gm); i < n; i++)
+        bits[i] |= __atomic_exchange_n(&gm->dirty[i], 0, __ATOMIC_ACQ_REL);
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *gm)

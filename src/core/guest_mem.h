@@ -42,6 +42,14 @@ struct guest_mem {
      * demand): a page not yet touched holds the file's bytes, not zero, so
      * a later snapshot must read every page (migration/snapshot_dir.c). */
     bool file_mapped;
+    /* Live migration's record of what the VMM and its devices write into
+     * guest memory (KVM logs only the guest's own writes): a bit per 4 KiB
+     * page of the mapping, set while `dirty_on`. Allocated by the first
+     * guest_mem_dirty_start and kept until guest_mem_destroy, because a
+     * device thread may still be marking as tracking stops. Words and the
+     * flag are accessed atomically. */
+    uint64_t *dirty;
+    bool dirty_on;
     uint64_t ram_size;
     unsigned nregions;
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
@@ -74,6 +82,22 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *buf, u
 int guest_mem_fill(const struct guest_mem *gm, uint64_t gpa, int byte, uint64_t len);
 /* End (exclusive) of the RAM region that starts at or below 4 GiB. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);
+/* Dirty tracking for live migration (the VMM's and devices' writes; KVM's
+ * dirty log has the guest's). Start clears the record and turns marking
+ * on (-1 when out of memory); stop turns it off. Marking is by guest
+ * address, by host pointer into the mapping, or by iovec (a chain's
+ * writable buffers), and costs one atomic load while tracking is off. */
+int guest_mem_dirty_start(struct guest_mem *gm);
+void guest_mem_dirty_stop(struct guest_mem *gm);
+void guest_mem_dirty_mark(const struct guest_mem *gm, uint64_t offset, uint64_t len);
+void guest_mem_dirty_host(const struct guest_mem *gm, const void *p, uint64_t len);
+struct iovec;
+void guest_mem_dirty_iov(const struct guest_mem *gm, const struct iovec *iov, unsigned n);
+/* ORs the pages marked since the last take into bits (one per 4 KiB page
+ * of the mapping, GUEST_MEM_DIRTY_WORDS(gm) words) and clears them. */
+#define GUEST_MEM_DIRTY_WORDS(gm) (((gm)->ram_size / 4096 + 63) / 64)
+void guest_mem_dirty_take(struct guest_mem *gm, uint64_t *bits);
+
 /* Makes KVM forget its mapping of the guest page holding gpa, so that the
  * guest's next access to it faults into KVM again (pc-testdev's flush
  * port); the page's contents stay. Returns 0, or -1 if gpa is not RAM or

@@ -1,5 +1,6 @@
 #include "devices/virtio/blk.h"
 
+#include "core/guest_mem.h"
 #include "core/state.h"
 
 #include "devices/virtio/blk_request.h"
@@ -48,6 +49,7 @@ struct blk_slot {
     uint32_t written;                /* the used length on success */
     int64_t expect;                  /* bytes the operation must move */
     struct iovec iov[VIRTQ_MAX_SEGS];
+    unsigned niov;
 };
 
 struct blk {
@@ -394,6 +396,7 @@ static bool submit(struct blk *b, const struct virtq_chain *c)
     s->written = r->type == VIRTIO_BLK_T_IN ? read_used_len(r) : 1;
     s->expect = rw ? (int64_t)r->data_len : 0;
     memcpy(s->iov, r->data, r->ndata * sizeof *r->data);
+    s->niov = r->ndata;
     off_t off = (off_t)(r->sector * BLK_SECTOR);
     if (r->type == VIRTIO_BLK_T_IN)
         io_uring_prep_readv(sqe, b->fd, s->iov, r->ndata, off);
@@ -441,6 +444,12 @@ static void complete(struct blk *b, bool push)
         *s->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
         if (ok)
             count(b, s->type, (uint64_t)s->expect);
+        /* The kernel wrote a read's buffers, on the VMM's behalf: KVM's
+         * dirty log does not see that, a migration must. */
+        const struct guest_mem *mem = virtio_pci_queue(b->vp, 0)->mem;
+        if (s->type == VIRTIO_BLK_T_IN)
+            guest_mem_dirty_iov(mem, s->iov, s->niov);
+        guest_mem_dirty_host(mem, s->status, 1);
         virtq_push(virtio_pci_queue(b->vp, 0), s->head, ok ? s->written : 1);
         pushed = true;
     }

@@ -112,6 +112,7 @@ size_t virtio_console_receive(struct virtio_console *con, const uint8_t *buf, si
         if (got == 0)
             continue;                /* rx_ready_locked re-checks */
         uint64_t len = virtq_chain_write(&con->rx_chain, 0, buf + taken, n - taken);
+        virtq_chain_written(vq, &con->rx_chain);
         virtq_push(vq, con->rx_chain.head, (uint32_t)len);
         pushed = true;
         taken += len;                /* a chain with no writable buffer goes back empty */

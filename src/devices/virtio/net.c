@@ -94,6 +94,7 @@ static bool deliver(void *dev, const struct virtio_net_hdr_v1 *hdr, const uint8_
     }
     /* A frame larger than the buffer goes back as an empty buffer, which
      * the driver counts as a length error and drops. */
+    virtq_chain_written(vq, &n->rx_chain);
     virtq_push(vq, n->rx_chain.head, written);
     virtio_pci_notify(n->vp, RXQ);
     return true;

@@ -114,6 +114,7 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chai
         while ((got = virtq_pop(vq, c)) == 1) {
             uint32_t written = serve(dev, c);
             if (written != VIRTIO_SERVE_DEFERRED) {
+                virtq_chain_written(vq, c);
                 virtq_push(vq, c->head, written);
                 pushed = true;
             }

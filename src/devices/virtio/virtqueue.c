@@ -158,6 +158,14 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
     q->used_idx++;
     /* The element before the index that publishes it. */
     __atomic_store_n((uint16_t *)(void *)(q->used + 2), q->used_idx, __ATOMIC_RELEASE);
+    /* After the stores: a migration that takes the record in between sends
+     * the page again next round, never misses it. */
+    guest_mem_dirty_host(q->mem, q->used, used_bytes(q->size));
+}
+
+void virtq_chain_written(const struct virtq *q, const struct virtq_chain *c)
+{
+    guest_mem_dirty_iov(q->mem, c->in, c->nin);
 }
 
 bool virtq_should_notify(struct virtq *q)
@@ -189,6 +197,7 @@ void virtq_set_kicks(struct virtq *q, bool enable)
         store16(q->used, enable ? (uint16_t)(f & ~VRING_USED_F_NO_NOTIFY)
                                 : (uint16_t)(f | VRING_USED_F_NO_NOTIFY));
     }
+    guest_mem_dirty_host(q->mem, q->used, used_bytes(q->size));
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 

@@ -61,6 +61,9 @@ int virtq_start(struct virtq *q, const struct guest_mem *mem, bool event_idx, bo
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 /* Returns a chain to the driver with `written` bytes written into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+/* Records (for a migration in progress) that the device wrote the chain's
+ * writable buffers; call it after the writes, before or after the push. */
+void virtq_chain_written(const struct virtq *q, const struct virtq_chain *c);
 /* After pushes: whether the driver wants an interrupt now (event index or
  * the NO_INTERRUPT flag). Updates the event-index bookkeeping. */
 bool virtq_should_notify(struct virtq *q);
