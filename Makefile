@@ -26,7 +26,9 @@ LDFLAGS += $(SANFLAGS)
 # shared library into every VM (about 50 KiB of resident memory).
 # The API's HTTP parser and JSON library, static for the same reason: only
 # what the API uses is linked, and a VM without --api-socket touches none.
-LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a
+# libxxhash (XXH3: migration's per-message checksums and memory digest),
+# static likewise.
+LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a -l:libxxhash.a
 
 # The VMM minus main(): unit tests link against this.
 LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
@@ -99,7 +101,7 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux \
-	    e2fsprogs libslirp-dev liburing-dev libhttp-parser-dev libjson-c-dev curl iproute2 \
+	    e2fsprogs libslirp-dev liburing-dev libhttp-parser-dev libjson-c-dev libxxhash-dev curl iproute2 \
 	    clang libclang-rt-14-dev fio
 
 # Boots the PVH test guest, which reports what it was given and resets

@@ -2,9 +2,11 @@
 
 #include "api/api_socket.h"
 #include "api/http.h"
+#include "api/migration_request.h"
 #include "api/restore_request.h"
 #include "api/vm_config_json.h"
 #include "core/config.h"
+#include "util/log.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
@@ -292,6 +294,43 @@ static void vm_restore_ep(struct api *a, const struct http_request *req, struct 
         r->status = 204;
 }
 
+static void migration_answer(struct http_response *r, enum migration_result res, const char *err)
+{
+    if (res == MIGRATION_OK)
+        r->status = 204;
+    else
+        error1(r, res == MIGRATION_BAD_REQUEST ? 400 : res == MIGRATION_NO_VM ? 404 : 500, err);
+}
+
+/* Both wait for the end of the migration (as Cloud Hypervisor before
+ * v53): the answer says how it went. */
+static void vm_send_migration_ep(struct api *a, const struct http_request *req,
+                                 struct http_response *r)
+{
+    char err[512];
+    struct migrate_report rep;
+    enum migration_result res = send_migration(a->vmm, req->body, req->body_len, &rep, err,
+                                               sizeof err);
+    if (res == MIGRATION_OK)
+        log_debug("migration: %u passes, %llu bytes, a pause of %llu ms, %llu ms in all",
+                  rep.iterations, (unsigned long long)rep.bytes,
+                  (unsigned long long)rep.pause_ms, (unsigned long long)rep.total_ms);
+    else if (res == MIGRATION_FAILED)
+        log_error("migration failed: %s", err);
+    migration_answer(r, res, err);
+}
+
+static void vm_receive_migration_ep(struct api *a, const struct http_request *req,
+                                    struct http_response *r)
+{
+    char err[512];
+    enum migration_result res = receive_migration(a->vmm, req->body, req->body_len, err,
+                                                  sizeof err);
+    if (res == MIGRATION_FAILED)
+        log_error("receiving a migration failed: %s", err);
+    migration_answer(r, res, err);
+}
+
 static void vm_boot_ep(struct api *a, const struct http_request *req, struct http_response *r)
 {
     (void)req;
@@ -333,6 +372,8 @@ static const struct {
     { "vm.create", "PUT", vm_create_ep },
     { "vm.snapshot", "PUT", vm_snapshot_ep },
     { "vm.restore", "PUT", vm_restore_ep },
+    { "vm.send-migration", "PUT", vm_send_migration_ep },
+    { "vm.receive-migration", "PUT", vm_receive_migration_ep },
     { "vm.boot", "PUT", vm_boot_ep },
     { "vm.shutdown", "PUT", vm_shutdown_ep },
     { "vm.reboot", "PUT", vm_reboot_ep },

@@ -88,6 +88,37 @@ struct snapshot;
 enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_release_fn release,
                                struct snapshot *snap, bool ondemand, bool resume, char *err,
                                size_t errlen);
+/* Live migration (vmm_migrate.c, docs/migration.md). */
+struct migrate_options {
+    uint32_t downtime_ms;        /* the pause allowed at the switch-over */
+    uint32_t timeout_s;          /* precopy longer than this: */
+    bool timeout_cancel;         /* give up (else switch over anyway) */
+};
+struct migrate_report {
+    unsigned iterations;
+    uint64_t bandwidth;          /* bytes a millisecond, the last pass */
+    uint64_t expected_pause_ms, pause_ms, total_ms, bytes, pages;
+};
+/* Sends the running VM over fd (connected; the function takes it). On
+ * success the VM is gone from here (and kvmbox exits 0 if it was started
+ * with a kernel); on failure it runs on, and err says why. */
+enum vmm_result vmm_vm_send_migration(struct vmm *m, int fd, const char *config_json,
+                                      size_t config_len, const struct migrate_options *o,
+                                      struct migrate_report *rep, char *err, size_t errlen);
+/* Receives a VM into this empty VMM over s (HELLO and CONFIG already
+ * taken: cfg is the VmConfig, given as vmm_vm_create takes it), and runs
+ * it once all has arrived and checks out. */
+struct migration_stream;
+enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream *s,
+                                         struct vm_config *cfg, vmm_config_release_fn release,
+                                         char *err, size_t errlen);
+/* The paused VM's whole state, and the VMM's that goes with it (terminal
+ * input the guest has not taken), as one stream (vmm_snapshot.c); loaded
+ * into a VM built for a restore. -1 with the reason. */
+struct state_writer;
+int vmm_save_state(struct vmm *m, struct state_writer *w, char *err, size_t errlen);
+int vmm_load_state(struct vmm *m, struct vm *vm, const void *state, size_t len, char *err,
+                   size_t errlen);
 /* The VM's state (Created or Shutdown while no VM is booted); VMM_NO_VM
  * when no VM has been created. */
 enum vmm_result vmm_vm_state(struct vmm *m, enum vm_state *state);

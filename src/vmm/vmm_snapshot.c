@@ -49,6 +49,25 @@ static int load_console_input(struct console *c, struct state_reader *r, char *e
     return 0;
 }
 
+int vmm_save_state(struct vmm *m, struct state_writer *w, char *err, size_t errlen)
+{
+    if (vm_save_state(m->vm, w, err, errlen) < 0)
+        return -1;
+    save_console_input(&m->console, w);
+    return 0;
+}
+
+int vmm_load_state(struct vmm *m, struct vm *vm, const void *state, size_t len, char *err,
+                   size_t errlen)
+{
+    struct state_reader r;
+    state_reader_init(&r, state, len);
+    if (vm_load_state(vm, &r, err, errlen) < 0 ||
+        load_console_input(&m->console, &r, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
 enum vmm_result vmm_vm_snapshot(struct vmm *m, const char *dir, const char *config_json,
                                 size_t config_len, char *err, size_t errlen)
 {
@@ -65,9 +84,7 @@ enum vmm_result vmm_vm_snapshot(struct vmm *m, const char *dir, const char *conf
     struct state_writer w;
     state_writer_init(&w);
     struct snapshot_writer *sw = NULL;
-    int r = vm_save_state(m->vm, &w, err, errlen);
-    if (r == 0)
-        save_console_input(&m->console, &w);
+    int r = vmm_save_state(m, &w, err, errlen);
     if (r == 0)
         r = snapshot_begin(dir, &sw, err, errlen);
     if (r == 0)
@@ -128,11 +145,8 @@ enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_
         free(vm);
         goto fail;
     }
-    struct state_reader r;
-    state_reader_init(&r, snap->state, snap->state_len);
     char why[512];
-    if (vm_load_state(vm, &r, why, sizeof why) < 0 ||
-        load_console_input(&m->console, &r, why, sizeof why) < 0 ||
+    if (vmm_load_state(m, vm, snap->state, snap->state_len, why, sizeof why) < 0 ||
         vm_start_paused(vm, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot restore the VM: %s", why);
         m->vm = vm;

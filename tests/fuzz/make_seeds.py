@@ -235,3 +235,28 @@ put("fuzz_kvm_state", "vm",
     bytes([1]) + section(b"irqchip", blob(16) + blob(16) + blob(216)) + section(b"pit", blob(112))
     + section(b"clock", struct.pack("<QIQQQ", 123456789, 6, 1700000000 * 10**9, 1 << 40,
                                     1700000000 * 10**9)))
+
+
+# fuzz_migration_stream: a mode byte (bit 0: the target fixes each
+# message's XXH3 trailer, so none is computed here), then messages back to
+# back: header "KVMM", type u16, flags u16, length u64; payload; trailer.
+def mmsg(mtype, payload=b"", flags=0):
+    return b"KVMM" + struct.pack("<HHQ", mtype, flags, len(payload)) + payload + bytes(8)
+
+
+def pages(offset, npages, data=None):
+    prefix = struct.pack("<QII", offset, npages, 0)
+    return mmsg(4, prefix, 1) if data is None else mmsg(4, prefix + data)
+
+
+hello = struct.pack("<IIQII", 1, 4096, 2 << 20, 0, 0) + b"0.1.0"
+put("fuzz_migration_stream", "handshake",
+    bytes([1]) + mmsg(1, hello) + mmsg(2) + mmsg(3, b'{"cpus":{"boot_vcpus":1}}'))
+put("fuzz_migration_stream", "pages",
+    bytes([1]) + pages(0, 2, bytes(range(256)) * 32) + pages(8192, 510)
+    + mmsg(5, struct.pack("<IIQ", 1, 0, 512)))
+put("fuzz_migration_stream", "switch-over",
+    bytes([1]) + mmsg(6, b"opaque state") + mmsg(7, bytes(range(16))) + mmsg(8) + mmsg(9)
+    + mmsg(10))
+put("fuzz_migration_stream", "refusals",
+    bytes([1]) + mmsg(11, b"out of memory") + mmsg(12) + mmsg(13, struct.pack("<Q", 2 << 20)))

@@ -1,0 +1,167 @@
+#include "api/migration_request.h"
+
+#include "api/json_read.h"
+#include "api/vm_config_json.h"
+#include "migration/migration_stream.h"
+#include "migration/migration_url.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CONNECT_TIMEOUT_MS 10000
+/* How long a receiver waits for its sender (and then for each message). */
+#define ACCEPT_TIMEOUT_MS (10 * 60 * 1000)
+#define MSG_TIMEOUT_MS 30000
+
+/* A url member that must be there; copied into buf. */
+static int get_url(struct json_read *jr, json_object *root, const char *key, char *buf,
+                   size_t size)
+{
+    const char *s;
+    size_t len;
+    if (json_get_string(jr, root, "", key, &s, &len) < 0)
+        return -1;
+    if (!s)
+        return json_fail(jr, "%s is required", key);
+    if (len >= size)
+        return json_fail(jr, "%s is too long", key);
+    memcpy(buf, s, len + 1);
+    return 0;
+}
+
+static int u32_member(struct json_read *jr, json_object *root, const char *key, uint32_t *out)
+{
+    int64_t v = *out;
+    bool given;
+    if (json_get_int(jr, root, "", key, &v, &given) < 0)
+        return -1;
+    if (given && (v < 0 || v > UINT32_MAX))
+        return json_fail(jr, "%s: out of range", key);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+enum migration_result send_migration(struct vmm *m, const char *body, size_t len,
+                                     struct migrate_report *rep, char *err, size_t errlen)
+{
+    struct json_read jr = { err, errlen };
+    json_object *root = json_read_object(&jr, body, len, "a SendMigrationData");
+    if (!root)
+        return MIGRATION_BAD_REQUEST;
+    char url[512];
+    const char *strategy;
+    size_t slen;
+    bool local = false;
+    struct migrate_options o = { .downtime_ms = 300, .timeout_s = 3600, .timeout_cancel = true };
+    int bad = get_url(&jr, root, "destination_url", url, sizeof url) < 0 ||
+              u32_member(&jr, root, "downtime_ms", &o.downtime_ms) < 0 ||
+              u32_member(&jr, root, "timeout_s", &o.timeout_s) < 0 ||
+              json_get_string(&jr, root, "", "timeout_strategy", &strategy, &slen) < 0 ||
+              json_get_bool(&jr, root, "", "local", &local) < 0;
+    if (!bad && strategy) {
+        if (!strcasecmp(strategy, "ignore"))
+            o.timeout_cancel = false;
+        else if (strcasecmp(strategy, "cancel"))
+            bad = json_fail(&jr, "timeout_strategy '%.20s': expected Cancel or Ignore", strategy);
+    }
+    if (!bad && local)
+        bad = json_fail(&jr, "local: handing guest memory over (live upgrade) is not there yet");
+    json_object_put(root);
+    if (bad)
+        return MIGRATION_BAD_REQUEST;
+    if (!m->vm) {
+        snprintf(err, errlen, "cannot migrate: the VM is not running");
+        return m->cfg ? MIGRATION_FAILED : MIGRATION_NO_VM;
+    }
+    int fd;
+    if (migration_connect(url, CONNECT_TIMEOUT_MS, &fd, err, errlen) < 0)
+        return MIGRATION_FAILED;
+    json_object *cfg = vm_config_to_json(m->cfg);
+    const char *text = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
+    enum vmm_result r = vmm_vm_send_migration(m, fd, text, strlen(text), &o, rep, err, errlen);
+    json_object_put(cfg);
+    return r == VMM_OK ? MIGRATION_OK : MIGRATION_FAILED;
+}
+
+/* HELLO and CONFIG: what the sender offers, and the VM built from it. */
+static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_config **cfg,
+                      char *err, size_t errlen)
+{
+    struct mmsg msg;
+    char why[512];
+    if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
+        return -1;
+    if (msg.type != MSG_HELLO) {
+        snprintf(err, errlen, "the sender began with %s, not HELLO", mstream_type_name(msg.type));
+        goto refuse;
+    }
+    if (msg.u.hello.protocol != MSTREAM_PROTOCOL_VERSION || msg.u.hello.flags) {
+        snprintf(err, errlen, "the sender (kvmbox %s) speaks protocol %u%s; this kvmbox %u",
+                 msg.u.hello.version, msg.u.hello.protocol,
+                 msg.u.hello.flags ? " with memory handed over" : "", MSTREAM_PROTOCOL_VERSION);
+        goto refuse;
+    }
+    uint64_t mem_size = msg.u.hello.mem_size;
+    if (mstream_send(s, MSG_HELLO_ACK, NULL, 0, err, errlen) < 0 ||
+        mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
+        return -1;
+    if (msg.type != MSG_CONFIG) {
+        snprintf(err, errlen, "the sender sent %s, not its CONFIG", mstream_type_name(msg.type));
+        goto refuse;
+    }
+    if (vm_config_from_json((const char *)msg.payload, msg.len, m->base, cfg, why,
+                            sizeof why) < 0) {
+        snprintf(err, errlen, "the sender's VmConfig: %s", why);
+        goto refuse;
+    }
+    if ((*cfg)->mem_size != mem_size) {
+        snprintf(err, errlen, "the sender's HELLO and VmConfig disagree on the memory size");
+        vm_config_free(*cfg);
+        goto refuse;
+    }
+    return 0;
+refuse:
+    mstream_send_error(s, why, sizeof why, "%s", err);
+    return -1;
+}
+
+enum migration_result receive_migration(struct vmm *m, const char *body, size_t len, char *err,
+                                        size_t errlen)
+{
+    struct json_read jr = { err, errlen };
+    json_object *root = json_read_object(&jr, body, len, "a ReceiveMigrationData");
+    if (!root)
+        return MIGRATION_BAD_REQUEST;
+    char url[512];
+    int bad = get_url(&jr, root, "receiver_url", url, sizeof url);
+    json_object_put(root);
+    if (bad < 0)
+        return MIGRATION_BAD_REQUEST;
+    if (m->cfg) {
+        snprintf(err, errlen, "a VM has already been created: a migration arrives in an empty VMM");
+        return MIGRATION_FAILED;
+    }
+    struct migration_url u;
+    int lfd, fd;
+    if (migration_url_parse(url, &u, err, errlen) < 0)
+        return MIGRATION_BAD_REQUEST;
+    if (migration_listen(url, &lfd, err, errlen) < 0)
+        return MIGRATION_FAILED;
+    int r = migration_accept(lfd, ACCEPT_TIMEOUT_MS, &fd, err, errlen);
+    close(lfd);
+    if (u.kind == MIGRATION_URL_UNIX)
+        unlink(u.path);
+    if (r < 0)
+        return MIGRATION_FAILED;
+    struct migration_stream s;
+    mstream_init(&s, fd);
+    struct vm_config *cfg;
+    enum migration_result res = MIGRATION_FAILED;
+    if (take_offer(m, &s, &cfg, err, errlen) == 0 &&
+        vmm_vm_receive_migration(m, &s, cfg, vm_config_free, err, errlen) == VMM_OK)
+        res = MIGRATION_OK;
+    mstream_destroy(&s);
+    return res;
+}
