@@ -116,6 +116,10 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
         snprintf(err, errlen, "the sender's VmConfig: %s", why);
         goto refuse;
     }
+    /* Shared storage: the source holds its disks' locks until the VM is
+     * handed over. */
+    for (unsigned i = 0; i < (*cfg)->ndisks; i++)
+        (*cfg)->disks[i].lock_may_be_held = true;
     if ((*cfg)->mem_size != mem_size) {
         snprintf(err, errlen, "the sender's HELLO and VmConfig disagree on the memory size");
         vm_config_free(*cfg);

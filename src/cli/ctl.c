@@ -1,5 +1,6 @@
 #include "cli/ctl.h"
 
+#include "cli/kv.h"
 #include "cli/restore_option.h"
 
 #include "api/http.h"
@@ -274,7 +275,7 @@ int ctl_report(const char *endpoint, const struct ctl_reply *reply, FILE *out)
 
 /* What a command's one argument is: a VmConfig file, a snapshot's URL, a
  * restore's source_url=...[,...] (as ch-remote takes them). */
-enum ctl_arg { ARG_NONE, ARG_FILE, ARG_URL, ARG_RESTORE };
+enum ctl_arg { ARG_NONE, ARG_FILE, ARG_URL, ARG_RESTORE, ARG_SEND, ARG_RECEIVE };
 
 static const struct ctl_command {
     const char *name;        /* ch-remote's */
@@ -296,6 +297,10 @@ static const struct ctl_command {
     { "delete", "PUT", "vm.delete", ARG_NONE, "delete the VM" },
     { "shutdown-vmm", "PUT", "vmm.shutdown", ARG_NONE, "end the kvmbox process" },
     { "snapshot", "PUT", "vm.snapshot", ARG_URL, "write the paused VM to file:///DIR" },
+    { "send-migration", "PUT", "vm.send-migration", ARG_SEND,
+      "move the VM: destination_url=tcp:HOST:PORT|unix:PATH[,downtime_ms=N][,timeout_s=N][,timeout_strategy=cancel|ignore]" },
+    { "receive-migration", "PUT", "vm.receive-migration", ARG_RECEIVE,
+      "take a VM: receiver_url=tcp:0.0.0.0:PORT|unix:PATH" },
     { "restore", "PUT", "vm.restore", ARG_RESTORE,
       "restore source_url=file:///DIR[,resume=on][,memory_restore_mode=...][,tap=ID:IF][,disk=ID:PATH]" },
 };
@@ -316,7 +321,8 @@ void ctl_usage(FILE *out)
         snprintf(name, sizeof name, "%s%s", commands[i].name,
                  commands[i].arg == ARG_FILE ? " [FILE|-]"
                  : commands[i].arg == ARG_URL ? " URL"
-                 : commands[i].arg == ARG_RESTORE ? " OPTIONS" : "");
+                 : commands[i].arg == ARG_URL ? " URL" : commands[i].arg != ARG_NONE ? " OPTIONS"
+                 : "");
         fprintf(out, "  %-19s %s\n", name, commands[i].help);
     }
 }
@@ -410,6 +416,60 @@ static char *restore_body(const char *arg, size_t *len, char *err, size_t errlen
     return b;
 }
 
+/* send-migration's and receive-migration's KEY=VALUE list as their JSON
+ * bodies: the URL and numbers as CH names them. */
+static char *migration_body(enum ctl_arg kind, const char *arg, size_t *len, char *err,
+                            size_t errlen)
+{
+    const char *opt = kind == ARG_SEND ? "send-migration" : "receive-migration";
+    const char *url_key = kind == ARG_SEND ? "destination_url" : "receiver_url";
+    if (kv_check_items(opt, arg, NULL, err, errlen) < 0)
+        return NULL;
+    json_object *o = json_object_new_object();
+    const char *p = arg;
+    struct kv kv;
+    bool have_url = false;
+    while (kv_next(&p, &kv)) {
+        char val[512];
+        if (!kv.key || !kv_copy(&kv, val, sizeof val)) {
+            snprintf(err, errlen, "%s '%s': expected KEY=VALUE items", opt, arg);
+            goto fail;
+        }
+        if (kv_is(&kv, url_key)) {
+            json_object_object_add(o, url_key, json_object_new_string(val));
+            have_url = true;
+        } else if (kind == ARG_SEND && (kv_is(&kv, "downtime_ms") || kv_is(&kv, "timeout_s"))) {
+            char *end;
+            unsigned long long n = strtoull(val, &end, 10);
+            if (*end || val[0] == '-' || n > UINT32_MAX) {
+                snprintf(err, errlen, "%s '%s': %.*s= takes a number", opt, arg, (int)kv.klen,
+                         kv.key);
+                goto fail;
+            }
+            char key[16];
+            snprintf(key, sizeof key, "%.*s", (int)kv.klen, kv.key);
+            json_object_object_add(o, key, json_object_new_int64((int64_t)n));
+        } else if (kind == ARG_SEND && kv_is(&kv, "timeout_strategy")) {
+            json_object_object_add(o, "timeout_strategy", json_object_new_string(val));
+        } else {
+            kv_unknown_key(opt, arg, &kv, kind == ARG_SEND ? "destination_url, downtime_ms, "
+                           "timeout_s, timeout_strategy" : "receiver_url", err, errlen);
+            goto fail;
+        }
+    }
+    if (!have_url) {
+        snprintf(err, errlen, "%s '%s' needs %s=", opt, arg, url_key);
+        goto fail;
+    }
+    char *b = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    *len = b ? strlen(b) : 0;
+    return b;
+fail:
+    json_object_put(o);
+    return NULL;
+}
+
 static int bad_usage(const char *fmt, const char *arg)
 {
     char msg[256];
@@ -458,7 +518,7 @@ int ctl_main(int argc, char **argv)
     int nargs = argc - i - 1;
     if (nargs > (c->arg == ARG_NONE ? 0 : 1))
         return bad_usage("too many arguments for '%s'", c->name);
-    if ((c->arg == ARG_URL || c->arg == ARG_RESTORE) && nargs != 1)
+    if (c->arg != ARG_NONE && c->arg != ARG_FILE && nargs != 1)
         return bad_usage("'%s' needs its argument", c->name);
     if (!sock)
         return bad_usage("%s", "--api-socket PATH is required");
@@ -473,13 +533,19 @@ int ctl_main(int argc, char **argv)
         snprintf(err, sizeof err, "out of memory");
     else if (c->arg == ARG_RESTORE)
         body = restore_body(arg, &body_len, err, sizeof err);
+    else if (c->arg == ARG_SEND || c->arg == ARG_RECEIVE)
+        body = migration_body(c->arg, arg, &body_len, err, sizeof err);
     if (c->arg != ARG_NONE && !body) {
         log_error("%s", err);
         return 1;
     }
     struct ctl_reply r;
     int status = 1;
-    if (ctl_request(sock, c->method, c->endpoint, body, body_len, CTL_TIMEOUT_MS, &r, err,
+    /* A migration's answer comes when it is over (a receiver waits for
+     * its sender first). */
+    int timeout = c->arg == ARG_SEND || c->arg == ARG_RECEIVE ? CTL_MIGRATION_TIMEOUT_MS
+                                                             : CTL_TIMEOUT_MS;
+    if (ctl_request(sock, c->method, c->endpoint, body, body_len, timeout, &r, err,
                     sizeof err) < 0)
         log_error("%s", err);
     else

@@ -15,6 +15,8 @@
  * vm.pause waits for every vCPU and device to quiesce, in-flight block
  * I/O included; only a VMM that is stuck takes longer. */
 #define CTL_TIMEOUT_MS 30000
+/* A migration answers when it is over; a receiver first waits for its sender. */
+#define CTL_MIGRATION_TIMEOUT_MS (2 * 60 * 60 * 1000)
 /* Answers larger than this are refused rather than buffered without end. */
 #define CTL_MAX_REPLY (16u << 20)
 

@@ -24,6 +24,10 @@ struct disk_config {
     char id[CONFIG_ID_MAX + 1];
     bool readonly;
     bool direct;              /* O_DIRECT: no host page cache */
+    /* Set by a migration's receiver, never by a user: the source holds the
+     * disk's lock until it hands the VM over, so a busy lock is expected
+     * (the source, paused, no longer writes once the VM runs here). */
+    bool lock_may_be_held;
 };
 
 #define CONFIG_MAX_NETS 4

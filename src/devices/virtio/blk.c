@@ -194,7 +194,8 @@ struct blk *blk_open(const struct disk_config *cfg)
         goto fail;
     }
     /* A writer excludes everyone; readers share. */
-    if (flock(b->fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    if (flock(b->fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0 &&
+        !(errno == EWOULDBLOCK && cfg->lock_may_be_held)) {
         log_error("--disk %s: %s", cfg->path,
                   errno == EWOULDBLOCK ? "locked by another process (another kvmbox using it?)"
                                        : strerror(errno));
