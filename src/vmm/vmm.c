@@ -255,6 +255,14 @@ static void signal_ready(void *ctx, short revents)
     vmm_request_exit(m, 128 + (int)si.ssi_signo);
 }
 
+bool vmm_interrupted(struct vmm *m)
+{
+    struct pollfd p = { .fd = m->sig_fd, .events = POLLIN };
+    if (m->sig_fd >= 0 && poll(&p, 1, 0) == 1)
+        signal_ready(m, p.revents);
+    return atomic_load(&m->exiting);
+}
+
 /* Hands buffered console input to the guest. Returns true when all of it
  * was taken (so stdin may be read again). */
 static bool feed_guest(struct vmm *m)

@@ -88,6 +88,11 @@ struct snapshot;
 enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_release_fn release,
                                struct snapshot *snap, bool ondemand, bool resume, char *err,
                                size_t errlen);
+/* For a long task on the main thread (a migration): takes a pending
+ * SIGINT/SIGTERM/SIGHUP as the loop would, and says whether the VMM is to
+ * exit, so that the task can give up and let it. */
+bool vmm_interrupted(struct vmm *m);
+
 /* Live migration (vmm_migrate.c, docs/migration.md). */
 struct migrate_options {
     uint32_t downtime_ms;        /* the pause allowed at the switch-over */

@@ -121,6 +121,10 @@ static int precopy(struct vmm *m, struct migration_stream *s, uint64_t *bits, si
         log_debug("migration: pass %u sent %" PRIu64 " pages in %" PRIu64 " ms; %" PRIu64
                   " dirty, an expected pause of %" PRIu64 " ms", it, n, ms, left,
                   rep->expected_pause_ms);
+        if (vmm_interrupted(m)) {
+            snprintf(err, errlen, "kvmbox is stopping (a signal): the migration is given up");
+            return -1;
+        }
         if (rep->expected_pause_ms <= o->downtime_ms)
             return 0;
         if (it + 1 >= MAX_ITERATIONS || now_ms() >= deadline) {
@@ -302,6 +306,10 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
             }
             break;
         case MSG_ITERATION_END:
+            if (vmm_interrupted(m)) {
+                snprintf(err, errlen, "kvmbox is stopping (a signal): the migration is refused");
+                goto refuse;
+            }
             log_debug("migration: pass %u, %" PRIu64 " pages", msg.u.iteration_end.iteration,
                       msg.u.iteration_end.pages);
             break;
