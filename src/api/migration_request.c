@@ -104,8 +104,7 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
         goto refuse;
     }
     uint64_t mem_size = msg.u.hello.mem_size;
-    if (mstream_send(s, MSG_HELLO_ACK, NULL, 0, err, errlen) < 0 ||
-        mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
+    if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
         return -1;
     if (msg.type != MSG_CONFIG) {
         snprintf(err, errlen, "the sender sent %s, not its CONFIG", mstream_type_name(msg.type));
@@ -122,10 +121,27 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
         (*cfg)->disks[i].lock_may_be_held = true;
     if ((*cfg)->mem_size != mem_size) {
         snprintf(err, errlen, "the sender's HELLO and VmConfig disagree on the memory size");
-        vm_config_free(*cfg);
-        goto refuse;
+        goto refuse_config;
     }
+    /* The guest's CPU, checked against this host's before any memory
+     * moves: HELLO_ACK says the migration is taken. */
+    if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
+        goto fail_config;
+    if (msg.type != MSG_CPUID) {
+        snprintf(err, errlen, "the sender sent %s, not the guest's CPUID",
+                 mstream_type_name(msg.type));
+        goto refuse_config;
+    }
+    if (vmm_check_cpuid(m, msg.payload, msg.len / MSTREAM_CPUID_ENTRY, err, errlen) < 0)
+        goto refuse_config;
+    if (mstream_send(s, MSG_HELLO_ACK, NULL, 0, err, errlen) < 0)
+        goto fail_config;
     return 0;
+refuse_config:
+    mstream_send_error(s, why, sizeof why, "%s", err);
+fail_config:
+    vm_config_free(*cfg);
+    return -1;
 refuse:
     mstream_send_error(s, why, sizeof why, "%s", err);
     return -1;

@@ -49,6 +49,7 @@ static const struct {
     [MSG_ERROR] = {"ERROR", 1, MSTREAM_TEXT_MAX, 0},
     [MSG_CANCEL] = {"CANCEL", 0, 0, 0},
     [MSG_MEMFD] = {"MEMFD", 8, 8, 0},
+    [MSG_CPUID] = {"CPUID", MSTREAM_CPUID_ENTRY, MSTREAM_CPUID_ENTRY * MSTREAM_CPUID_MAX, 0},
 };
 
 const char *mstream_type_name(uint16_t type)
@@ -182,6 +183,12 @@ static int parse_payload(uint16_t type, uint16_t flags, const uint8_t *p, size_t
         return 0;
     case MSG_MEMFD:
         m->u.memfd_size = get64(p);
+        return 0;
+    case MSG_CPUID:
+        if (len % MSTREAM_CPUID_ENTRY) {
+            snprintf(err, errlen, "CPUID message of %zu bytes: not whole entries", len);
+            return -1;
+        }
         return 0;
     default:
         return 0;   /* CONFIG, STATE: opaque bytes; the rest: empty */

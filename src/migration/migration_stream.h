@@ -59,6 +59,9 @@
  *   MEMFD          0 u64 size of the file; an fd rides with the header
  *                  (SCM_RIGHTS, unix: sockets only): guest memory handed
  *                  over instead of copied (HELLO with MSTREAM_HELLO_LOCAL)
+ *   CPUID          the guest's CPUID (vCPU 0's), entries of 40 bytes: the
+ *                  receiver refuses, before any memory moves, a guest
+ *                  with features its host cannot offer
  * Header flags are zero for every type but PAGES. */
 enum mstream_type {
     MSG_HELLO = 1,
@@ -74,8 +77,13 @@ enum mstream_type {
     MSG_ERROR = 11,
     MSG_CANCEL = 12,
     MSG_MEMFD = 13,
+    MSG_CPUID = 14,
 };
-#define MSTREAM_TYPE_MAX MSG_MEMFD
+#define MSTREAM_TYPE_MAX MSG_CPUID
+/* CPUID: the guest's table as KVM's struct kvm_cpuid_entry2 (40 bytes
+ * each, x86-64 ABI), 1 to 256 entries. */
+#define MSTREAM_CPUID_ENTRY 40u
+#define MSTREAM_CPUID_MAX 256u
 
 #define MSTREAM_PAGES_ZERO 0x1u     /* PAGES header flag: a run of zero pages */
 #define MSTREAM_HELLO_LOCAL 0x1u    /* HELLO flag: guest memory comes as a MEMFD */

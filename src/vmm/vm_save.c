@@ -17,6 +17,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VM_SECTION_VERSION 1
@@ -142,7 +143,19 @@ int vm_load_state(struct vm *vm, struct state_reader *r, char *err, size_t errle
         return -1;
     int fds[vm->nvcpus];
     for (unsigned i = 0; i < vm->nvcpus; i++) {
-        if (vcpu_state_load(vm->kvm_fd, vm->vcpus[i].fd, i, r, err, errlen) < 0)
+        struct vcpu_state s;
+        int rc = vcpu_state_parse(r, i, &s, err, errlen);
+        if (rc == 0)
+            rc = vcpu_state_apply(vm->kvm_fd, vm->vcpus[i].fd, &s, err, errlen);
+        /* The guest's CPU as the VM had it (vm->cpuid, as after a boot):
+         * what a later migration shows a destination. */
+        if (rc == 0 && i == 0 && !vm->cpuid && (vm->cpuid = calloc(1, sizeof *vm->cpuid +
+                                                 s.ncpuid * sizeof s.cpuid[0]))) {
+            vm->cpuid->nent = s.ncpuid;
+            memcpy(vm->cpuid->entries, s.cpuid, s.ncpuid * sizeof s.cpuid[0]);
+        }
+        vcpu_state_free(&s);
+        if (rc < 0)
             return -1;
         fds[i] = vm->vcpus[i].fd;
     }

@@ -114,6 +114,9 @@ enum vmm_result vmm_vm_send_migration(struct vmm *m, int fd, const char *config_
  * taken: cfg is the VmConfig, given as vmm_vm_create takes it), and runs
  * it once all has arrived and checks out. */
 struct migration_stream;
+/* Whether a guest with this CPUID (n struct kvm_cpuid_entry2, the
+ * source's) can run here: -1 naming the first feature this host lacks. */
+int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, size_t errlen);
 enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream *s,
                                          struct vm_config *cfg, vmm_config_release_fn release,
                                          char *err, size_t errlen);

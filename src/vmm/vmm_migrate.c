@@ -13,15 +13,20 @@
 #include "migration/migration_stream.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "vmm/cpuid.h"
+#include "vmm/cpuid_compat.h"
 #include "vmm/dirty_log.h"
+#include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PAGE MSTREAM_PAGE
 #define MAX_ITERATIONS 30
@@ -72,6 +77,22 @@ static int send_dirty(struct migration_stream *s, const struct guest_mem *mem, u
         page += run;
     }
     return 0;
+}
+
+/* The CPU the guest sees, as kvmbox gave it (a boot's table, or the one a
+ * restore or migration brought), for the receiver to check before memory
+ * moves. (Not what KVM_GET_CPUID2 reads back: some hosts fold their own
+ * bits in there.) */
+static int send_cpuid(struct migration_stream *s, struct vm *vm, char *err, size_t errlen)
+{
+    _Static_assert(sizeof vm->cpuid->entries[0] == MSTREAM_CPUID_ENTRY, "the wire's CPUID entry");
+    if (!vm->cpuid) {
+        snprintf(err, errlen, "the guest's CPUID is not known");
+        return -1;
+    }
+    unsigned n = vm->cpuid->nent < MSTREAM_CPUID_MAX ? vm->cpuid->nent : MSTREAM_CPUID_MAX;
+    return mstream_send(s, MSG_CPUID, vm->cpuid->entries, n * sizeof vm->cpuid->entries[0], err,
+                        errlen);
 }
 
 /* Waits for the receiver's answer `want`; its ERROR becomes ours. */
@@ -187,8 +208,9 @@ enum vmm_result vmm_vm_send_migration(struct vmm *m, int fd, const char *config_
         goto out;
     }
     if (mstream_send_hello(&s, vm->mem.ram_size, 0, err, errlen) < 0 ||
-        expect(&s, MSG_HELLO_ACK, MSG_TIMEOUT_MS, err, errlen) < 0 ||
-        mstream_send(&s, MSG_CONFIG, config_json, config_len, err, errlen) < 0)
+        mstream_send(&s, MSG_CONFIG, config_json, config_len, err, errlen) < 0 ||
+        send_cpuid(&s, vm, err, errlen) < 0 ||
+        expect(&s, MSG_HELLO_ACK, MSG_TIMEOUT_MS, err, errlen) < 0)
         goto out;
     if (dirty_log_start(vm, err, errlen) < 0)
         goto out;
@@ -259,6 +281,35 @@ out:
 }
 
 /* ---- the receiver ---- */
+
+int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, size_t errlen)
+{
+    static const struct cpu_filter none;
+    int kvm = open(m->base->kvm_path, O_RDWR | O_CLOEXEC);
+    if (kvm < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", m->base->kvm_path, strerror(errno));
+        return -1;
+    }
+    char why[256];
+    struct kvm_cpuid2 *host = cpuid_build(kvm, &none, why, sizeof why);
+    close(kvm);
+    if (!host) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    /* Copied: the wire's bytes need not be aligned as the struct is. */
+    struct kvm_cpuid_entry2 *guest = calloc(n ? n : 1, sizeof *guest);
+    int r = -1;
+    if (!guest)
+        snprintf(err, errlen, "out of memory");
+    else {
+        memcpy(guest, entries, n * sizeof *guest);
+        r = cpuid_check_compatible(guest, (unsigned)n, host->entries, host->nent, err, errlen);
+    }
+    free(guest);
+    free(host);
+    return r;
+}
 
 enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream *s,
                                          struct vm_config *cfg, vmm_config_release_fn release,
