@@ -352,6 +352,38 @@ else
     echo "not ok - lab: \$name"
     tail -n 15 /tmp/out /tmp/err | sed 's/^/#   /'
 fi
+
+# Live migration of the stock kernel with 2 vCPUs, a disk and a NIC, from
+# one kvmbox to another in the lab over TCP loopback, while it prints 40
+# ticks: the ticks go on at the destination to the last one, the source
+# exits 0, the guest powers off there (KVMBOX-GUEST-DONE).
+name="stock kernel, 2 vCPUs, disk and NIC: live-migrated while it ticks"
+rm -f /tmp/dst.sock
+dd if=/dev/zero of=/tmp/migdisk.img bs=1M count=1 2>/dev/null
+./kvmbox run --api-socket /tmp/dst.sock > /tmp/dst-out 2> /tmp/dst-err < /dev/null &
+dpid=\$!
+api_boot KVMBOX-GUEST-READY /tmp/migdisk.img kvmbox.ticks
+seen KVMBOX-TICK 4
+./kvmbox ctl --api-socket /tmp/dst.sock receive-migration receiver_url=tcp:127.0.0.1:7100 \
+    > /tmp/recv-out 2>&1 &
+rpid=\$!
+sleep 0.5
+ctl send-migration destination_url=tcp:127.0.0.1:7100,downtime_ms=300; src=\$?
+wait \$rpid; recv=\$?
+wait \$kpid; srcrc=\$?
+timeout 60 sh -c "while kill -0 \$dpid 2>/dev/null; do sleep 0.2; done"
+wait \$dpid; dstrc=\$?
+n0=\$(grep -c '^KVMBOX-TICK' /tmp/out)
+n1=\$(grep -c '^KVMBOX-TICK' /tmp/dst-out)
+echo "# send \$src, receive \$recv, source exit \$srcrc, destination exit \$dstrc; ticks \$n0 at the source, \$n1 at the destination"
+if [ \$src -eq 0 ] && [ \$recv -eq 0 ] && [ \$srcrc -eq 0 ] && [ \$dstrc -eq 0 ] &&
+   [ \$((n0 + n1)) -ge 40 ] && [ "\$n1" -gt 0 ] && grep -q "^KVMBOX-TICK 40 " /tmp/dst-out &&
+   grep -q KVMBOX-GUEST-DONE /tmp/dst-out; then
+    echo "ok - lab: \$name"
+else
+    echo "not ok - lab: \$name"
+    tail -n 8 /tmp/out /tmp/err /tmp/dst-out /tmp/dst-err /tmp/recv-out | sed 's/^/#   /'
+fi
 IN
 
 run_lab() {
