@@ -4,6 +4,7 @@
  * and on a real VM, KVM's log seeing the guest's own writes (a counting
  * guest's page) and nothing while it is paused. */
 #include "fake_host.h"
+#include "real_vm.h"
 
 #include "core/guest_mem.h"
 #include "devices/virtio/virtqueue.h"
@@ -102,11 +103,6 @@ static void virtqueue_marks(void **state)
     fake_host_destroy(&f);
 }
 
-static bool have_kvm(void)
-{
-    return !getenv("KVMBOX_TEST_NO_KVM") && access("/dev/kvm", R_OK | W_OK) == 0;
-}
-
 /* The counting guest writes one page again and again: KVM's log has it
  * while it runs, and nothing new while it is paused. */
 static void kvm_log_of_a_running_guest(void **state)
@@ -118,18 +114,10 @@ static void kvm_log_of_a_running_guest(void **state)
     }
     static struct vm_config cfg;
     static char kernel[512];
-    const char *g = getenv("GUEST_BUILD");
-    snprintf(kernel, sizeof kernel, "%s/boot-pvh.elf", g && *g ? g : "build/guest");
-    cfg.kernel = kernel;
-    cfg.cmdline = "count";
-    cfg.mem_size = 64ull << 20;
-    cfg.cpus = 1;
-    cfg.kvm_path = "/dev/kvm";
+    test_guest_config(&cfg, kernel, sizeof kernel, "count", 1, 64ull << 20);
     struct vmm m;
     char err[512];
-    assert_int_equal(vmm_init(&m, &cfg), 0);
-    m.stdin_fd = -1;
-    m.console_out.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_int_equal(test_vmm_init(&m, &cfg), 0);
     assert_int_equal(vmm_vm_create(&m, &cfg, NULL, err, sizeof err), VMM_OK);
     assert_int_equal(vmm_vm_boot(&m, err, sizeof err), VMM_OK);
     struct vm *vm = m.vm;
@@ -153,8 +141,7 @@ static void kvm_log_of_a_running_guest(void **state)
     dirty_log_stop(vm);
     free(bits);
     assert_int_equal(vmm_vm_shutdown(&m, err, sizeof err), VMM_OK);
-    close(m.console_out.fd);
-    vmm_destroy(&m);
+    test_vmm_fini(&m);
 }
 
 int main(void)

@@ -5,6 +5,7 @@
  * Where /dev/kvm is usable, a VM with distinctive registers, MSRs, IOAPIC
  * and PIT state is saved and loaded into a second VM, and read back there
  * (without it that part passes with a note, as the other host-tier tests). */
+#include "real_vm.h"
 #include "arch/x86/kvm_state.h"
 #include "core/state.h"
 
@@ -295,11 +296,6 @@ static void absurd_counts_and_sizes(void **state)
 }
 
 /* ---- on a real VM ---- */
-
-static bool have_kvm(void)
-{
-    return !getenv("KVMBOX_TEST_NO_KVM") && access("/dev/kvm", R_OK | W_OK) == 0;
-}
 
 #define RIG_MEM (1u << 20)
 

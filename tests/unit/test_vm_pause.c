@@ -6,6 +6,7 @@
  * while paused still stops. Without /dev/kvm that part passes with a
  * note, as the other host-tier tests skip. */
 #include "fake_host.h"
+#include "real_vm.h"
 
 #include "core/config.h"
 #include "vmm/run_state.h"
@@ -102,28 +103,13 @@ static bool moves(volatile uint64_t *c)
     return false;
 }
 
-static bool have_kvm(void)
-{
-    return !getenv("KVMBOX_TEST_NO_KVM") && access("/dev/kvm", R_OK | W_OK) == 0;
-}
-
 /* A VMM with one booted VM, its loop on a thread of its own (the test's
  * thread plays the API's part). */
 static struct vm *start(struct runner *r, unsigned cpus)
 {
-    const char *g = getenv("GUEST_BUILD");
-    snprintf(r->kernel, sizeof r->kernel, "%s/boot-pvh.elf", g && *g ? g : "build/guest");
-    r->cfg.kernel = r->kernel;
-    r->cfg.cmdline = "count";
-    r->cfg.mem_size = 64ull << 20;
-    r->cfg.cpus = cpus;
-    r->cfg.kvm_path = "/dev/kvm";
+    test_guest_config(&r->cfg, r->kernel, sizeof r->kernel, "count", cpus, 64ull << 20);
     char err[512];
-    assert_int_equal(vmm_init(&r->m, &r->cfg), 0);
-    r->m.stdin_fd = -1;
-    /* The guest's console is not this test's output (run-all.sh reads
-     * "ok" lines from it). Nothing has been written yet. */
-    r->m.console_out.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_int_equal(test_vmm_init(&r->m, &r->cfg), 0);
     assert_int_equal(vmm_vm_create(&r->m, &r->cfg, NULL, err, sizeof err), VMM_OK);
     enum vm_state s;
     assert_int_equal(vmm_vm_state(&r->m, &s), VMM_OK);
@@ -143,8 +129,7 @@ static void stop(struct runner *r)
     assert_int_equal(vmm_vm_state(&r->m, &s), VMM_OK);
     assert_int_equal(s, VM_STATE_SHUTDOWN);
     assert_null(r->m.vm);
-    close(r->m.console_out.fd);
-    vmm_destroy(&r->m);
+    test_vmm_fini(&r->m);
 }
 
 static void pause_stops_the_guest(void **state)

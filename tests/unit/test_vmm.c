@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "real_vm.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
@@ -28,22 +29,13 @@ static void count_release(struct vm_config *cfg)
 
 static void init(struct vmm *m, struct vm_config *cfg, const char *kernel)
 {
-    memset(cfg, 0, sizeof *cfg);
+    static char path[512];
+    test_guest_config(cfg, path, sizeof path, "count", 1, 64ull << 20);
     cfg->kernel = kernel;
-    cfg->cmdline = "count";
-    cfg->mem_size = 64ull << 20;
-    cfg->cpus = 1;
-    cfg->kvm_path = "/dev/kvm";
-    assert_int_equal(vmm_init(m, cfg), 0);
-    m->stdin_fd = -1;
-    m->console_out.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_int_equal(test_vmm_init(m, cfg), 0);
 }
 
-static void fini(struct vmm *m)
-{
-    close(m->console_out.fd);
-    vmm_destroy(m);
-}
+static void fini(struct vmm *m) { test_vmm_fini(m); }
 
 static void expect_state(struct vmm *m, enum vm_state want)
 {
@@ -98,11 +90,6 @@ static void refusals_and_a_bad_kernel(void **state)
     /* A new configuration may follow. */
     assert_int_equal(vmm_vm_create(&m, &other, NULL, err, sizeof err), VMM_OK);
     fini(&m);
-}
-
-static bool have_kvm(void)
-{
-    return !getenv("KVMBOX_TEST_NO_KVM") && access("/dev/kvm", R_OK | W_OK) == 0;
 }
 
 static void boot_shutdown_boot_reboot_delete(void **state)
