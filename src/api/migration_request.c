@@ -5,6 +5,7 @@
 #include "migration/migration_stream.h"
 #include "migration/migration_url.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +14,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 /* How long a receiver waits for its sender (and then for each message). */
 #define ACCEPT_TIMEOUT_MS (10 * 60 * 1000)
+#define ACCEPT_SLICE_MS 200
 #define MSG_TIMEOUT_MS 30000
 
 /* A url member that must be there; copied into buf. */
@@ -147,6 +149,23 @@ refuse:
     return -1;
 }
 
+/* Waits for the sender in short slices, so that a signal still ends
+ * kvmbox while it waits (the main loop is busy here). */
+static int wait_for_sender(struct vmm *m, int lfd, int *fd, char *err, size_t errlen)
+{
+    for (int waited = 0; waited < ACCEPT_TIMEOUT_MS; waited += ACCEPT_SLICE_MS) {
+        if (vmm_interrupted(m)) {
+            snprintf(err, errlen, "kvmbox is stopping (a signal): no longer waiting for a sender");
+            return -1;
+        }
+        struct pollfd p = { .fd = lfd, .events = POLLIN };
+        if (poll(&p, 1, ACCEPT_SLICE_MS) == 1)
+            return migration_accept(lfd, 0, fd, err, errlen);
+    }
+    snprintf(err, errlen, "no sender came within %d s", ACCEPT_TIMEOUT_MS / 1000);
+    return -1;
+}
+
 enum migration_result receive_migration(struct vmm *m, const char *body, size_t len, char *err,
                                         size_t errlen)
 {
@@ -169,18 +188,21 @@ enum migration_result receive_migration(struct vmm *m, const char *body, size_t 
         return MIGRATION_BAD_REQUEST;
     if (migration_listen(url, &lfd, err, errlen) < 0)
         return MIGRATION_FAILED;
-    int r = migration_accept(lfd, ACCEPT_TIMEOUT_MS, &fd, err, errlen);
+    int r = wait_for_sender(m, lfd, &fd, err, errlen);
     close(lfd);
     if (u.kind == MIGRATION_URL_UNIX)
         unlink(u.path);
-    if (r < 0)
+    if (r < 0) {
+        event_emit(&m->events, "vm", "receive-failed");
         return MIGRATION_FAILED;
+    }
     struct migration_stream s;
     mstream_init(&s, fd);
     struct vm_config *cfg;
     enum migration_result res = MIGRATION_FAILED;
-    if (take_offer(m, &s, &cfg, err, errlen) == 0 &&
-        vmm_vm_receive_migration(m, &s, cfg, vm_config_free, err, errlen) == VMM_OK)
+    if (take_offer(m, &s, &cfg, err, errlen) < 0)
+        event_emit(&m->events, "vm", "receive-failed");
+    else if (vmm_vm_receive_migration(m, &s, cfg, vm_config_free, err, errlen) == VMM_OK)
         res = MIGRATION_OK;
     mstream_destroy(&s);
     return res;

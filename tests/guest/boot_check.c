@@ -242,6 +242,62 @@ static void echo_input(void)
     print("echo: got '%s'\n", line);
 }
 
+/* pattern_mib=M rounds=R: the live-migration test's guest. M MiB from 16
+ * MiB up (clear of the image at 1 MiB and of what kvmbox places low) are
+ * rewritten R times; before round r rewrites a page it checks the page
+ * still holds round r-1's words (zero before round 0), so a page the
+ * migration lost or sent stale is found, by round and page. Every 32nd
+ * word (16 a page) is enough for that, since pages move whole, and keeps a
+ * round of 4 MiB near 0.2 s where guest code is emulated (the whole page
+ * costs 1.5 s a MiB there). */
+#define PATTERN_BASE 0x1000000ull
+#define PATTERN_STRIDE 32
+
+static uint64_t pattern_word(uint64_t page, unsigned i, uint64_t round)
+{
+    return ((page + 1) * 0x9e3779b97f4a7c15ull) ^ ((round + 1) * 0xc2b2ae3d27d4eb4full) ^ i;
+}
+
+static bool pattern_in_ram(uint64_t start, uint64_t end)
+{
+    for (unsigned i = 0; i < nmap; i++)
+        if (map[i].type == E820_RAM && map[i].addr <= start && end <= map[i].addr + map[i].size)
+            return true;
+    return false;
+}
+
+static void pattern_rounds(const char *mib_arg)
+{
+    char buf[24];
+    uint64_t pages = parse_u64(mib_arg) << 8;
+    uint64_t rounds = cmdline_get(cmdline, "rounds", buf, sizeof buf) ? parse_u64(buf) : 1;
+    if (!pattern_in_ram(PATTERN_BASE, PATTERN_BASE + (pages << 12))) {
+        check(false, "pattern: the region is RAM");
+        return;
+    }
+    print("pattern: %llu pages, %llu rounds\n", (unsigned long long)pages,
+          (unsigned long long)rounds);
+    volatile uint64_t *mem = (volatile uint64_t *)(uintptr_t)PATTERN_BASE;
+    for (uint64_t r = 0; r < rounds; r++) {
+        for (uint64_t p = 0; p < pages; p++) {
+            volatile uint64_t *w = mem + (p << 9);
+            for (unsigned i = 0; i < 512; i += PATTERN_STRIDE) {
+                uint64_t want = r ? pattern_word(p, i, r - 1) : 0;
+                if (w[i] != want) {
+                    print("pattern: MISMATCH round %llu page %llu\n", (unsigned long long)r,
+                          (unsigned long long)p);
+                    check(false, "pattern: every page held the previous round's words");
+                    return;
+                }
+            }
+            for (unsigned i = 0; i < 512; i += PATTERN_STRIDE)
+                w[i] = pattern_word(p, i, r);
+        }
+        print("pattern: round %llu\n", (unsigned long long)r);
+    }
+    print("pattern: all %llu rounds verified\n", (unsigned long long)rounds);
+}
+
 void guest_main(void)
 {
     serial_init();
@@ -295,6 +351,8 @@ void guest_main(void)
             sum = sum * 31 + page[i];
         print("count_to: reached %llu, page checksum %x\n", (unsigned long long)progress.n, sum);
     }
+    if (cmdline_get(cmdline, "pattern_mib", buf0, sizeof buf0))
+        pattern_rounds(buf0);
     if (cmdline_has(cmdline, "count")) {
         /* A counter that only moves while the vCPU runs: the host finds
          * it by the marker before it and checks that a pause stops it. */
