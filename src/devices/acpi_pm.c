@@ -213,6 +213,10 @@ static int acpi_pm_load(void *dev, struct state_reader *r)
     uint64_t count = state_get_u64(r);
     if (state_close(r) < 0)
         return -1;
+    /* 2^62 ticks of 3.58 MHz is 40,000 years: beyond that the stream is
+     * forged, and the offset below would overflow. */
+    if (count >> 62)
+        return -1;
     pthread_mutex_lock(&pm->lock);
     pm->sts = sts;
     pm->en = en;
