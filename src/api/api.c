@@ -2,6 +2,7 @@
 
 #include "api/api_socket.h"
 #include "api/http.h"
+#include "api/migration_progress_json.h"
 #include "api/migration_request.h"
 #include "api/restore_request.h"
 #include "api/vm_config_json.h"
@@ -302,22 +303,79 @@ static void migration_answer(struct http_response *r, enum migration_result res,
         error1(r, res == MIGRATION_BAD_REQUEST ? 400 : res == MIGRATION_NO_VM ? 404 : 500, err);
 }
 
-/* Both wait for the end of the migration (as Cloud Hypervisor before
- * v53): the answer says how it went. */
+/* A vm.send-migration waiting for its answer. */
+struct pending_send {
+    struct api *a;
+    unsigned long ticket;
+    bool report;            /* answer 200 with the outcome's figures, not 204 */
+};
+
+static void exit_after_answer(void *arg)
+{
+    struct api *a = arg;
+    vmm_request_exit(a->vmm, 0);
+}
+
+/* The migration ended (vmm_migrate.c, on the main thread): its request
+ * gets its answer now; a VMM that exits does so once that is written. */
+static void send_migration_ended(void *ctx, const struct migrate_progress *out, bool vmm_exits)
+{
+    struct pending_send *p = ctx;
+    struct http_response r = { .status = 500 };
+    if (out->status == MIGRATE_COMPLETED && p->report)
+        respond_json(&r, 200, migration_progress_to_json(out));
+    else if (out->status == MIGRATE_COMPLETED)
+        r.status = 204;
+    else
+        error1(&r, 500, out->error);
+    http_server_answer(p->a->http, p->ticket, &r, vmm_exits ? exit_after_answer : NULL, p->a);
+    free(p);
+}
+
+/* The answer comes when the migration is over (as Cloud Hypervisor
+ * before v53), but the migration runs on a thread of its own: meanwhile
+ * the API serves vm.migration-progress and vm.cancel-migration. */
 static void vm_send_migration_ep(struct api *a, const struct http_request *req,
                                  struct http_response *r)
 {
     char err[512];
-    struct migrate_report rep;
-    enum migration_result res = send_migration(a->vmm, req->body, req->body_len, &rep, err,
+    struct pending_send *p = calloc(1, sizeof *p);
+    if (!p) {
+        error1(r, 500, "out of memory");
+        return;
+    }
+    p->a = a;
+    enum migration_result res = send_migration(a->vmm, req->body, req->body_len,
+                                               send_migration_ended, p, &p->report, err,
                                                sizeof err);
-    if (res == MIGRATION_OK)
-        log_debug("migration: %u passes, %llu bytes, a pause of %llu ms, %llu ms in all",
-                  rep.iterations, (unsigned long long)rep.bytes,
-                  (unsigned long long)rep.pause_ms, (unsigned long long)rep.total_ms);
-    else if (res == MIGRATION_FAILED)
-        log_error("migration failed: %s", err);
-    migration_answer(r, res, err);
+    if (res != MIGRATION_OK) {
+        free(p);
+        if (res == MIGRATION_FAILED)
+            log_error("migration failed: %s", err);
+        migration_answer(r, res, err);
+        return;
+    }
+    p->ticket = http_server_defer(a->http);
+}
+
+/* kvmbox's: the migration being sent, or how the last one ended. */
+static void vm_migration_progress_ep(struct api *a, const struct http_request *req,
+                                     struct http_response *r)
+{
+    (void)req;
+    struct migrate_progress p;
+    if (vmm_migration_progress(a->vmm, &p) != VMM_OK) {
+        error1(r, 404, "no migration has been started");
+        return;
+    }
+    respond_json(r, 200, migration_progress_to_json(&p));
+}
+
+static void vm_cancel_migration_ep(struct api *a, const struct http_request *req,
+                                   struct http_response *r)
+{
+    (void)req;
+    on_vmm(a, r, vmm_migration_cancel);
 }
 
 static void vm_receive_migration_ep(struct api *a, const struct http_request *req,
@@ -361,23 +419,26 @@ static const struct {
     const char *name;        /* after /api/v1/ */
     const char *method;
     endpoint_fn fn;
+    bool while_migrating;    /* served while a migration is being sent */
 } endpoints[] = {
-    { "vmm.ping", "GET", vmm_ping },
-    { "vmm.shutdown", "PUT", vmm_shutdown },
-    { "vm.info", "GET", vm_info },
-    { "vm.counters", "GET", vm_counters },
-    { "vm.pause", "PUT", vm_pause_ep },
-    { "vm.resume", "PUT", vm_resume_ep },
-    { "vm.power-button", "PUT", vm_power_button_ep },
-    { "vm.create", "PUT", vm_create_ep },
-    { "vm.snapshot", "PUT", vm_snapshot_ep },
-    { "vm.restore", "PUT", vm_restore_ep },
-    { "vm.send-migration", "PUT", vm_send_migration_ep },
-    { "vm.receive-migration", "PUT", vm_receive_migration_ep },
-    { "vm.boot", "PUT", vm_boot_ep },
-    { "vm.shutdown", "PUT", vm_shutdown_ep },
-    { "vm.reboot", "PUT", vm_reboot_ep },
-    { "vm.delete", "PUT", vm_delete_ep },
+    { "vmm.ping", "GET", vmm_ping, true },
+    { "vmm.shutdown", "PUT", vmm_shutdown, true },
+    { "vm.info", "GET", vm_info, true },
+    { "vm.counters", "GET", vm_counters, true },
+    { "vm.pause", "PUT", vm_pause_ep, false },
+    { "vm.resume", "PUT", vm_resume_ep, false },
+    { "vm.power-button", "PUT", vm_power_button_ep, false },
+    { "vm.create", "PUT", vm_create_ep, false },
+    { "vm.snapshot", "PUT", vm_snapshot_ep, false },
+    { "vm.restore", "PUT", vm_restore_ep, false },
+    { "vm.send-migration", "PUT", vm_send_migration_ep, false },
+    { "vm.migration-progress", "GET", vm_migration_progress_ep, true },
+    { "vm.cancel-migration", "PUT", vm_cancel_migration_ep, true },
+    { "vm.receive-migration", "PUT", vm_receive_migration_ep, false },
+    { "vm.boot", "PUT", vm_boot_ep, false },
+    { "vm.shutdown", "PUT", vm_shutdown_ep, false },
+    { "vm.reboot", "PUT", vm_reboot_ep, false },
+    { "vm.delete", "PUT", vm_delete_ep, false },
 };
 
 static void handle(void *ctx, const struct http_request *req, struct http_response *r)
@@ -396,6 +457,12 @@ static void handle(void *ctx, const struct http_request *req, struct http_respon
             snprintf(msg, sizeof msg, "%s takes %s, not %s", endpoints[i].name,
                      endpoints[i].method, req->method);
             error1(r, 400, msg);
+            return;
+        }
+        /* Nothing may change the VM under a migration that is moving it. */
+        if (a->vmm->migration && !endpoints[i].while_migrating) {
+            error1(r, 500, "a migration is in progress (vm.migration-progress; "
+                   "vm.cancel-migration stops it)");
             return;
         }
         endpoints[i].fn(a, req, r);

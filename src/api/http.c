@@ -44,6 +44,7 @@ struct http_conn {
     bool eof;                /* the client will send nothing more */
     void (*after_fn)(void *);
     void *after_arg;
+    unsigned long deferred;  /* the ticket of an answer to come (http_server_defer), or 0 */
 
     /* The request being parsed. */
     char url[HTTP_MAX_URL + 1];
@@ -68,6 +69,7 @@ struct http_server {
     void *ctx;
     struct http_conn *conn[HTTP_MAX_CONNECTIONS];
     struct http_conn *current;   /* whose request the handler is answering */
+    unsigned long next_ticket;
 };
 
 void http_respond_errors(struct http_response *r, int status, const char *const *msgs, unsigned n)
@@ -276,7 +278,10 @@ static int on_message_complete(http_parser *p)
     c->s->current = c;
     c->s->handler(c->s->ctx, &req, &resp);
     c->s->current = NULL;
-    queue_response(c, &resp, c->head);
+    if (c->deferred)
+        free(resp.body);     /* the answer comes with http_server_answer */
+    else
+        queue_response(c, &resp, c->head);
     /* A large body's buffer is not kept for the life of the connection. */
     if (c->body_cap > IN_SIZE) {
         free(c->body);
@@ -356,6 +361,13 @@ static bool conn_run(struct http_conn *c, short revents, void (**fn)(void *), vo
 {
     if (revents & (POLLERR | POLLNVAL))
         goto gone;
+    /* Waiting for a deferred answer: nothing is read, only a hang-up is
+     * noticed (the answer then goes nowhere). */
+    if (c->deferred) {
+        if (revents & POLLHUP)
+            goto gone;
+        return true;
+    }
     bool did_read = false;
     for (;;) {
         if (c->out_len) {
@@ -377,6 +389,10 @@ static bool conn_run(struct http_conn *c, short revents, void (**fn)(void *), vo
             break;
         if (c->in_len) {
             conn_parse(c);
+            /* Its answer comes later (http_server_answer), even on a
+             * connection that closes after it. */
+            if (c->deferred)
+                return true;
             /* Nothing queued: the buffer was consumed by an incomplete request. */
             continue;
         }
@@ -415,6 +431,11 @@ static void conn_ready(void *ctx, short revents)
 static short conn_want(void *ctx)
 {
     const struct http_conn *c = ctx;
+    /* Awaiting a deferred answer: no input is wanted (POLLPRI never comes
+     * on a Unix socket), but poll still reports a hang-up (POLLHUP). A
+     * client that only half-closed still gets its answer. */
+    if (c->deferred)
+        return POLLPRI;
     /* A pipelined request already buffered: POLLOUT is a wake-up to parse
      * it, which also waits while the client is not reading its answers. */
     return c->out_len || c->in_len ? POLLOUT : POLLIN;
@@ -487,4 +508,36 @@ void http_server_after_response(struct http_server *s, void (*fn)(void *arg), vo
     }
     s->current->after_fn = fn;
     s->current->after_arg = arg;
+}
+
+unsigned long http_server_defer(struct http_server *s)
+{
+    if (!s->current)
+        return 0;
+    if (!++s->next_ticket)
+        s->next_ticket = 1;
+    s->current->deferred = s->next_ticket;
+    return s->next_ticket;
+}
+
+void http_server_answer(struct http_server *s, unsigned long ticket, struct http_response *r,
+                        void (*fn)(void *arg), void *arg)
+{
+    struct http_conn *c = NULL;
+    for (unsigned i = 0; ticket && i < HTTP_MAX_CONNECTIONS && !c; i++)
+        if (s->conn[i] && s->conn[i]->deferred == ticket)
+            c = s->conn[i];
+    if (!c) {
+        /* The client went away: nobody to tell, but what was to follow
+         * the answer still does. */
+        free(r->body);
+        r->body = NULL;
+        if (fn)
+            fn(arg);
+        return;
+    }
+    c->deferred = 0;
+    queue_response(c, r, c->head);
+    c->after_fn = fn;
+    c->after_arg = arg;
 }

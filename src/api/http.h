@@ -65,6 +65,16 @@ void http_server_free(struct http_server *s);
  * thing the server does in that round, so it may free the server. Called
  * outside a handler, fn runs at once. */
 void http_server_after_response(struct http_server *s, void (*fn)(void *arg), void *arg);
+/* From inside the handler: the answer will come later, from
+ * http_server_answer (a long task, e.g. a migration, answers when it is
+ * over). Returns a ticket for it (never 0). Meanwhile the connection reads
+ * and answers nothing else; other connections are served as usual. */
+unsigned long http_server_defer(struct http_server *s);
+/* The deferred answer for `ticket`, on the loop's thread; fn(arg), if
+ * given, runs once it has been written (or at once, when the client went
+ * away: as http_server_after_response). The body is the server's. */
+void http_server_answer(struct http_server *s, unsigned long ticket, struct http_response *r,
+                        void (*fn)(void *arg), void *arg);
 /* A JSON error body as CH sends it: a JSON array of strings, top error
  * first. Sets status and body (body NULL if memory ran out). */
 void http_respond_errors(struct http_response *r, int status, const char *const *msgs,

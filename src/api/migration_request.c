@@ -5,6 +5,7 @@
 #include "migration/migration_stream.h"
 #include "migration/migration_url.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,21 @@ static int get_url(struct json_read *jr, json_object *root, const char *key, cha
     return 0;
 }
 
+/* tls_dir, optional: "" when not given (the stream stays plaintext). */
+static int get_tls_dir(struct json_read *jr, json_object *root, char *buf, size_t size)
+{
+    const char *s;
+    size_t len;
+    buf[0] = '\0';
+    if (json_get_string(jr, root, "", "tls_dir", &s, &len) < 0)
+        return -1;
+    if (s && (len == 0 || len >= size))
+        return json_fail(jr, "tls_dir: expected a directory's path of 1 to %zu bytes", size - 1);
+    if (s)
+        memcpy(buf, s, len + 1);
+    return 0;
+}
+
 static int u32_member(struct json_read *jr, json_object *root, const char *key, uint32_t *out)
 {
     int64_t v = *out;
@@ -46,30 +62,48 @@ static int u32_member(struct json_read *jr, json_object *root, const char *key, 
 }
 
 enum migration_result send_migration(struct vmm *m, const char *body, size_t len,
-                                     struct migrate_report *rep, char *err, size_t errlen)
+                                     migrate_end_fn on_end, void *ctx, bool *report,
+                                     char *err, size_t errlen)
 {
     struct json_read jr = { err, errlen };
     json_object *root = json_read_object(&jr, body, len, "a SendMigrationData");
     if (!root)
         return MIGRATION_BAD_REQUEST;
-    char url[512];
+    char url[512], tls_dir[PATH_MAX];
     const char *strategy;
     size_t slen;
-    bool local = false;
-    struct migrate_options o = { .downtime_ms = 300, .timeout_s = 3600, .timeout_cancel = true };
+    json_object *ext = NULL;
+    struct migrate_options o = { .downtime_ms = 300, .timeout_s = 3600, .timeout_cancel = true,
+                                 .auto_converge = true };
+    *report = false;
     int bad = get_url(&jr, root, "destination_url", url, sizeof url) < 0 ||
               u32_member(&jr, root, "downtime_ms", &o.downtime_ms) < 0 ||
               u32_member(&jr, root, "timeout_s", &o.timeout_s) < 0 ||
               json_get_string(&jr, root, "", "timeout_strategy", &strategy, &slen) < 0 ||
-              json_get_bool(&jr, root, "", "local", &local) < 0;
+              json_get_bool(&jr, root, "", "local", &o.local) < 0 ||
+              get_tls_dir(&jr, root, tls_dir, sizeof tls_dir) < 0 ||
+              json_get_typed(&jr, root, "", "kvmbox", json_type_object, &ext) < 0;
+    /* kvmbox's own: {"auto_converge": true, "report": false}. */
+    if (!bad && ext)
+        bad = json_get_bool(&jr, ext, "kvmbox.", "auto_converge", &o.auto_converge) < 0 ||
+              json_get_bool(&jr, ext, "kvmbox.", "report", report) < 0;
     if (!bad && strategy) {
         if (!strcasecmp(strategy, "ignore"))
             o.timeout_cancel = false;
         else if (strcasecmp(strategy, "cancel"))
             bad = json_fail(&jr, "timeout_strategy '%.20s': expected Cancel or Ignore", strategy);
     }
-    if (!bad && local)
-        bad = json_fail(&jr, "local: handing guest memory over (live upgrade) is not there yet");
+    struct migration_url u;
+    if (!bad && migration_url_parse(url, &u, err, errlen) < 0)
+        bad = -1;
+    if (!bad && o.local && u.kind != MIGRATION_URL_UNIX)
+        bad = json_fail(&jr, "local: the memory is handed over on one host: the destination_url "
+                        "must be unix:/path");
+    /* The memory fd goes beside the stream (SCM_RIGHTS), not in it: TLS
+     * could not cover it, and on one host there is no wire to protect. */
+    if (!bad && o.local && tls_dir[0])
+        bad = json_fail(&jr, "tls_dir and local do not go together: a local migration hands the "
+                        "memory over on this host (leave tls_dir out)");
     json_object_put(root);
     if (bad)
         return MIGRATION_BAD_REQUEST;
@@ -80,17 +114,29 @@ enum migration_result send_migration(struct vmm *m, const char *body, size_t len
     int fd;
     if (migration_connect(url, CONNECT_TIMEOUT_MS, &fd, err, errlen) < 0)
         return MIGRATION_FAILED;
+    struct migration_stream s;
+    mstream_init(&s, fd);
+    /* The receiver's certificate must carry the name it was reached by. */
+    if (tls_dir[0] && mstream_start_tls(&s, MIGRATION_TLS_SENDER, tls_dir,
+                                        u.kind == MIGRATION_URL_TCP ? u.host : NULL,
+                                        MSG_TIMEOUT_MS, err, errlen) < 0) {
+        mstream_destroy(&s);
+        return MIGRATION_FAILED;
+    }
     json_object *cfg = vm_config_to_json(m->cfg);
     const char *text = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
-    enum vmm_result r = vmm_vm_send_migration(m, fd, text, strlen(text), &o, rep, err, errlen);
+    enum vmm_result r = vmm_migration_start(m, &s, text, strlen(text), &o, on_end, ctx, err,
+                                            errlen);
     json_object_put(cfg);
-    return r == VMM_OK ? MIGRATION_OK : MIGRATION_FAILED;
+    return r == VMM_OK ? MIGRATION_OK : r == VMM_NO_VM ? MIGRATION_NO_VM : MIGRATION_FAILED;
 }
 
-/* HELLO and CONFIG: what the sender offers, and the VM built from it. */
+/* HELLO, CONFIG and CPUID: what the sender offers, and the VM built from
+ * it; a local migration's memfd (*memfd, else -1). */
 static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_config **cfg,
-                      char *err, size_t errlen)
+                      int *memfd, char *err, size_t errlen)
 {
+    *memfd = -1;
     struct mmsg msg;
     char why[512];
     if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
@@ -99,12 +145,13 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
         snprintf(err, errlen, "the sender began with %s, not HELLO", mstream_type_name(msg.type));
         goto refuse;
     }
-    if (msg.u.hello.protocol != MSTREAM_PROTOCOL_VERSION || msg.u.hello.flags) {
-        snprintf(err, errlen, "the sender (kvmbox %s) speaks protocol %u%s; this kvmbox %u",
-                 msg.u.hello.version, msg.u.hello.protocol,
-                 msg.u.hello.flags ? " with memory handed over" : "", MSTREAM_PROTOCOL_VERSION);
+    if (msg.u.hello.protocol != MSTREAM_PROTOCOL_VERSION ||
+        (msg.u.hello.flags & ~MSTREAM_HELLO_LOCAL)) {
+        snprintf(err, errlen, "the sender (kvmbox %s) speaks protocol %u; this kvmbox %u",
+                 msg.u.hello.version, msg.u.hello.protocol, MSTREAM_PROTOCOL_VERSION);
         goto refuse;
     }
+    bool local = msg.u.hello.flags & MSTREAM_HELLO_LOCAL;
     uint64_t mem_size = msg.u.hello.mem_size;
     if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
         return -1;
@@ -136,6 +183,15 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
     }
     if (vmm_check_cpuid(m, msg.payload, msg.len / MSTREAM_CPUID_ENTRY, err, errlen) < 0)
         goto refuse_config;
+    /* Local: the guest's memory itself, as a file to map. */
+    uint64_t memfd_size;
+    if (local && mstream_recv_fd(s, MSG_TIMEOUT_MS, memfd, &memfd_size, err, errlen) < 0)
+        goto refuse_config;
+    if (local && memfd_size != mem_size) {
+        snprintf(err, errlen, "the memory handed over has %llu bytes, the VM %llu",
+                 (unsigned long long)memfd_size, (unsigned long long)mem_size);
+        goto refuse_config;
+    }
     if (mstream_send(s, MSG_HELLO_ACK, NULL, 0, err, errlen) < 0)
         goto fail_config;
     return 0;
@@ -143,6 +199,9 @@ refuse_config:
     mstream_send_error(s, why, sizeof why, "%s", err);
 fail_config:
     vm_config_free(*cfg);
+    if (*memfd >= 0)
+        close(*memfd);
+    *memfd = -1;
     return -1;
 refuse:
     mstream_send_error(s, why, sizeof why, "%s", err);
@@ -173,8 +232,9 @@ enum migration_result receive_migration(struct vmm *m, const char *body, size_t 
     json_object *root = json_read_object(&jr, body, len, "a ReceiveMigrationData");
     if (!root)
         return MIGRATION_BAD_REQUEST;
-    char url[512];
-    int bad = get_url(&jr, root, "receiver_url", url, sizeof url);
+    char url[512], tls_dir[PATH_MAX];
+    int bad = get_url(&jr, root, "receiver_url", url, sizeof url) < 0 ||
+              get_tls_dir(&jr, root, tls_dir, sizeof tls_dir) < 0 ? -1 : 0;
     json_object_put(root);
     if (bad < 0)
         return MIGRATION_BAD_REQUEST;
@@ -199,10 +259,13 @@ enum migration_result receive_migration(struct vmm *m, const char *body, size_t 
     struct migration_stream s;
     mstream_init(&s, fd);
     struct vm_config *cfg;
+    int memfd;
     enum migration_result res = MIGRATION_FAILED;
-    if (take_offer(m, &s, &cfg, err, errlen) < 0)
+    if ((tls_dir[0] && mstream_start_tls(&s, MIGRATION_TLS_RECEIVER, tls_dir, NULL,
+                                         MSG_TIMEOUT_MS, err, errlen) < 0) ||
+        take_offer(m, &s, &cfg, &memfd, err, errlen) < 0)
         event_emit(&m->events, "vm", "receive-failed");
-    else if (vmm_vm_receive_migration(m, &s, cfg, vm_config_free, err, errlen) == VMM_OK)
+    else if (vmm_vm_receive_migration(m, &s, cfg, vm_config_free, memfd, err, errlen) == VMM_OK)
         res = MIGRATION_OK;
     mstream_destroy(&s);
     return res;

@@ -1,6 +1,7 @@
 #include "cli/ctl.h"
 
 #include "cli/kv.h"
+#include "cli/migration_progress.h"
 #include "cli/restore_option.h"
 
 #include "api/http.h"
@@ -120,7 +121,8 @@ static int64_t now_ms(void) { return host_clock_ns(CLOCK_MONOTONIC) / 1000000; }
 /* Writes `req` and reads the answer on the non-blocking fd until the
  * answer is complete, the server closes, or the deadline passes. */
 static int exchange(int fd, const char *path, const char *req, size_t req_len, int64_t deadline,
-                    unsigned timeout_ms, struct ctl_reply *reply, char *err, size_t errlen)
+                    unsigned timeout_ms, const struct ctl_ticker *ticker,
+                    struct ctl_reply *reply, char *err, size_t errlen)
 {
     http_parser p;
     struct parse ps = { .r = reply };
@@ -140,12 +142,16 @@ static int exchange(int fd, const char *path, const char *req, size_t req_len, i
         /* Read while still writing: a server may refuse a request (413)
          * before taking all of its body. */
         struct pollfd pf = { .fd = fd, .events = POLLIN | (sent < req_len ? POLLOUT : 0) };
-        if (poll(&pf, 1, (int)left) < 0) {
+        int wait = ticker && left > ticker->every_ms ? (int)ticker->every_ms : (int)left;
+        int ready = poll(&pf, 1, wait);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             snprintf(err, errlen, "%s: poll: %s", path, strerror(errno));
             return -1;
         }
+        if (ready == 0 && ticker && sent == req_len)
+            ticker->tick(ticker->arg);
         if ((pf.revents & POLLOUT) && sent < req_len) {
             ssize_t n = send(fd, req + sent, req_len - sent, MSG_NOSIGNAL);
             if (n > 0)
@@ -189,6 +195,15 @@ int ctl_request(const char *path, const char *method, const char *endpoint,
                 const char *body, size_t body_len, unsigned timeout_ms,
                 struct ctl_reply *reply, char *err, size_t errlen)
 {
+    return ctl_request_ticking(path, method, endpoint, body, body_len, timeout_ms, NULL, reply,
+                               err, errlen);
+}
+
+int ctl_request_ticking(const char *path, const char *method, const char *endpoint,
+                        const char *body, size_t body_len, unsigned timeout_ms,
+                        const struct ctl_ticker *ticker, struct ctl_reply *reply, char *err,
+                        size_t errlen)
+{
     int64_t deadline = now_ms() + timeout_ms;
     *reply = (struct ctl_reply){ 0 };
     /* One request per connection, so Connection: close. The length is
@@ -218,8 +233,8 @@ int ctl_request(const char *path, const char *method, const char *endpoint,
         free(full);
         return -1;
     }
-    int rc = exchange(fd, path, full, (size_t)head + body_len, deadline, timeout_ms, reply,
-                      err, errlen);
+    int rc = exchange(fd, path, full, (size_t)head + body_len, deadline, timeout_ms, ticker,
+                      reply, err, errlen);
     free(full);
     close(fd);
     if (rc == 0 && !reply->body)
@@ -298,9 +313,13 @@ static const struct ctl_command {
     { "shutdown-vmm", "PUT", "vmm.shutdown", ARG_NONE, "end the kvmbox process" },
     { "snapshot", "PUT", "vm.snapshot", ARG_URL, "write the paused VM to file:///DIR" },
     { "send-migration", "PUT", "vm.send-migration", ARG_SEND,
-      "move the VM: destination_url=tcp:HOST:PORT|unix:PATH[,downtime_ms=N][,timeout_s=N][,timeout_strategy=cancel|ignore]" },
+      "move the VM: destination_url=tcp:HOST:PORT|unix:PATH[,downtime_ms=N][,timeout_s=N][,timeout_strategy=cancel|ignore][,tls_dir=DIR][,local=on][,auto_converge=off]" },
+    { "migration-progress", "GET", "vm.migration-progress", ARG_NONE,
+      "where the migration being sent stands, or how the last one ended" },
+    { "cancel-migration", "PUT", "vm.cancel-migration", ARG_NONE,
+      "stop the migration being sent: the VM runs on here" },
     { "receive-migration", "PUT", "vm.receive-migration", ARG_RECEIVE,
-      "take a VM: receiver_url=tcp:0.0.0.0:PORT|unix:PATH" },
+      "take a VM: receiver_url=tcp:0.0.0.0:PORT|unix:PATH[,tls_dir=DIR]" },
     { "restore", "PUT", "vm.restore", ARG_RESTORE,
       "restore source_url=file:///DIR[,resume=on][,memory_restore_mode=...][,tap=ID:IF][,disk=ID:PATH]" },
 };
@@ -426,6 +445,7 @@ static char *migration_body(enum ctl_arg kind, const char *arg, size_t *len, cha
     if (kv_check_items(opt, arg, NULL, err, errlen) < 0)
         return NULL;
     json_object *o = json_object_new_object();
+    json_object *ext = json_object_new_object();   /* kvmbox's own members */
     const char *p = arg;
     struct kv kv;
     bool have_url = false;
@@ -451,9 +471,20 @@ static char *migration_body(enum ctl_arg kind, const char *arg, size_t *len, cha
             json_object_object_add(o, key, json_object_new_int64((int64_t)n));
         } else if (kind == ARG_SEND && kv_is(&kv, "timeout_strategy")) {
             json_object_object_add(o, "timeout_strategy", json_object_new_string(val));
+        } else if (kv_is(&kv, "tls_dir")) {
+            json_object_object_add(o, "tls_dir", json_object_new_string(val));
+        } else if (kind == ARG_SEND && (kv_is(&kv, "local") || kv_is(&kv, "auto_converge"))) {
+            bool on;
+            if (kv_on_off(opt, arg, &kv, &on, err, errlen) < 0)
+                goto fail;
+            if (kv_is(&kv, "local"))
+                json_object_object_add(o, "local", json_object_new_boolean(on));
+            else
+                json_object_object_add(ext, "auto_converge", json_object_new_boolean(on));
         } else {
             kv_unknown_key(opt, arg, &kv, kind == ARG_SEND ? "destination_url, downtime_ms, "
-                           "timeout_s, timeout_strategy" : "receiver_url", err, errlen);
+                           "timeout_s, timeout_strategy, tls_dir, local, auto_converge"
+                           : "receiver_url, tls_dir", err, errlen);
             goto fail;
         }
     }
@@ -461,12 +492,19 @@ static char *migration_body(enum ctl_arg kind, const char *arg, size_t *len, cha
         snprintf(err, errlen, "%s '%s' needs %s=", opt, arg, url_key);
         goto fail;
     }
+    /* The sender's answer brings the outcome's figures, for the report. */
+    if (kind == ARG_SEND) {
+        json_object_object_add(ext, "report", json_object_new_boolean(true));
+        json_object_object_add(o, "kvmbox", json_object_get(ext));
+    }
     char *b = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
+    json_object_put(ext);
     *len = b ? strlen(b) : 0;
     return b;
 fail:
     json_object_put(o);
+    json_object_put(ext);
     return NULL;
 }
 
@@ -545,8 +583,11 @@ int ctl_main(int argc, char **argv)
      * its sender first). */
     int timeout = c->arg == ARG_SEND || c->arg == ARG_RECEIVE ? CTL_MIGRATION_TIMEOUT_MS
                                                              : CTL_TIMEOUT_MS;
-    if (ctl_request(sock, c->method, c->endpoint, body, body_len, timeout, &r, err,
-                    sizeof err) < 0)
+    if (c->arg == ARG_SEND) {
+        r.body = NULL;
+        status = ctl_send_migration(sock, c->endpoint, body, body_len, timeout);
+    } else if (ctl_request(sock, c->method, c->endpoint, body, body_len, timeout, &r, err,
+                           sizeof err) < 0)
         log_error("%s", err);
     else
         status = ctl_report(c->endpoint, &r, stdout);

@@ -35,6 +35,17 @@ int ctl_request(const char *path, const char *method, const char *endpoint,
                 const char *body, size_t body_len, unsigned timeout_ms,
                 struct ctl_reply *reply, char *err, size_t errlen);
 
+/* ctl_request, calling ticker->tick(arg) every every_ms while it waits
+ * for the answer (a progress display). */
+struct ctl_ticker {
+    unsigned every_ms;
+    void (*tick)(void *arg);
+    void *arg;
+};
+int ctl_request_ticking(const char *path, const char *method, const char *endpoint,
+                        const char *body, size_t body_len, unsigned timeout_ms,
+                        const struct ctl_ticker *ticker, struct ctl_reply *reply, char *err,
+                        size_t errlen);
 /* Reports an answer as `kvmbox ctl` does. 2xx: the body, if any, to `out`
  * (pretty-printed when it is JSON); returns 0. Anything else: the
  * server's error array, one "kvmbox: error: ..." line per string, on

@@ -3,11 +3,13 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* <linux/memfd.h> has it, but clashes with glibc's MFD_* definitions:
@@ -99,7 +101,8 @@ static long free_huge_pages(void)
 static int open_memfd(struct guest_mem *gm, char *err, size_t errlen)
 {
     bool huge = gm->backing == GUEST_MEM_HUGETLB;
-    gm->memfd = memfd_create("kvmbox-ram", MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
+    gm->memfd = memfd_create("kvmbox-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING |
+                                               (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
     if (gm->memfd < 0) {
         snprintf(err, errlen, "%s: %s", huge ? "hugepages=on: this host offers no 2 MiB "
                  "hugetlbfs pages (memfd_create)" : "memfd_create", strerror(errno));
@@ -110,6 +113,10 @@ static int open_memfd(struct guest_mem *gm, char *err, size_t errlen)
                  (unsigned long long)gm->ram_size, strerror(errno));
         return -1;
     }
+    /* Its size is fixed for good: a process it is handed to (a local
+     * migration) maps all of it and must never find a page cut away. */
+    if (fcntl(gm->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+        log_debug("memfd seals: %s", strerror(errno));
     return 0;
 }
 
@@ -172,6 +179,33 @@ fail:
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen)
 {
     return guest_mem_init_backed(gm, ram_size, GUEST_MEM_ANON, err, errlen);
+}
+
+int guest_mem_adopt_memfd(struct guest_mem *gm, int fd, char *err, size_t errlen)
+{
+    /* Only a memfd sealed against shrinking: another file could be cut
+     * short under the guest (a SIGBUS here), or be a file on disk. */
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != gm->ram_size ||
+        seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        snprintf(err, errlen, "the memory handed over is not a sealed memfd of %llu bytes",
+                 (unsigned long long)gm->ram_size);
+        close(fd);
+        return -1;
+    }
+    int flags = MAP_FIXED | MAP_SHARED | (gm->backing == GUEST_MEM_HUGETLB ? 0 : MAP_NORESERVE);
+    if (mmap(gm->host, gm->ram_size, PROT_READ | PROT_WRITE, flags, fd, 0) == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map the memory handed over: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (gm->memfd >= 0)
+        close(gm->memfd);
+    gm->memfd = fd;
+    if (gm->backing == GUEST_MEM_ANON)
+        gm->backing = GUEST_MEM_SHARED;
+    return 0;
 }
 
 void guest_mem_destroy(struct guest_mem *gm)

@@ -71,6 +71,11 @@ unsigned guest_mem_layout(uint64_t ram_size, struct guest_mem_region *out);
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen);
 int guest_mem_init_backed(struct guest_mem *gm, uint64_t ram_size,
                           enum guest_mem_backing backing, char *err, size_t errlen);
+/* Puts the memfd `fd` (another kvmbox's guest memory, handed over by a
+ * local migration) in place of this mapping's memory, shared: the guest's
+ * memory is then the same pages in both processes. The file must be a
+ * memfd of at least ram_size bytes; gm takes fd. Before KVM maps gm. */
+int guest_mem_adopt_memfd(struct guest_mem *gm, int fd, char *err, size_t errlen);
 void guest_mem_destroy(struct guest_mem *gm);
 
 /* Host pointer for [gpa, gpa+len) if it lies wholly inside one RAM region

@@ -1,6 +1,8 @@
 /* The live-migration wire protocol (migration_stream.h has the format). */
 #include "migration/migration_stream.h"
 
+#include "core/mem_scan.h"
+
 /* XXH3's state on the stack: kvmbox links libxxhash statically, so the
  * layout this header declares is the library's. */
 #define XXH_STATIC_LINKING_ONLY
@@ -78,6 +80,12 @@ int mstream_parse_header(const uint8_t *hdr, uint16_t *type, uint16_t *flags, ui
 {
     uint32_t magic = get32(hdr);
     if (magic != MSTREAM_MAGIC) {
+        /* A TLS record, handshake (22) or alert (21), version 3.x. */
+        if ((hdr[0] == 0x16 || hdr[0] == 0x15) && hdr[1] == 0x03) {
+            snprintf(err, errlen, "not a kvmbox migration stream in plaintext: the peer speaks "
+                     "TLS (give this side tls_dir too)");
+            return -1;
+        }
         snprintf(err, errlen, "not a kvmbox migration stream (magic %08x, expected %08x \"KVMM\")",
                  magic, MSTREAM_MAGIC);
         return -1;
@@ -236,6 +244,8 @@ void mstream_init(struct migration_stream *s, int fd)
 
 void mstream_destroy(struct migration_stream *s)
 {
+    migration_tls_end(s->tls);
+    s->tls = NULL;
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
@@ -255,46 +265,149 @@ static int wait_fd(int fd, short events, int timeout_ms)
     return r;
 }
 
+int mstream_start_tls(struct migration_stream *s, enum migration_tls_role role, const char *tls_dir,
+                      const char *peer_host, int timeout_ms, char *err, size_t errlen)
+{
+    if (s->tls) {
+        snprintf(err, errlen, "the migration stream is encrypted already");
+        return -1;
+    }
+    int r = migration_tls_start(s->fd, role, tls_dir, peer_host, timeout_ms, &s->tls, err,
+                                errlen);
+    if (r == MIGRATION_TLS_PLAINTEXT_PEER && role == MIGRATION_TLS_RECEIVER) {
+        /* A sender without tls_dir cannot read a TLS alert: it is told in
+         * its own plaintext stream, and the connection is drained until it
+         * hangs up (closing with its messages unread would reset the
+         * connection, and the ERROR could be lost on the way). */
+        char ignored[64];
+        uint8_t junk[4096];
+        mstream_send_error(s, ignored, sizeof ignored, "the receiver requires TLS: give the "
+                           "sender tls_dir too");
+        shutdown(s->fd, SHUT_WR);
+        for (int i = 0; i < 512 && wait_fd(s->fd, POLLIN, 1000) > 0 &&
+                        recv(s->fd, junk, sizeof junk, 0) > 0; i++)
+            ;   /* at most 2 MiB, more than HELLO, CONFIG and CPUID */
+    }
+    return r < 0 ? -1 : 0;
+}
+
+/* The transport: the socket itself, or the TLS session on it. Neither
+ * call blocks: MIGRATION_TLS_AGAIN asks the caller to poll for *events
+ * (and so to apply its time-out); -1 leaves the reason in why. */
+
+/* Sends from iov[0..n), with fd_to_pass (>= 0, plaintext only) riding
+ * with the first byte: the bytes sent. */
+static ssize_t xport_send(struct migration_stream *s, const struct iovec *iov, int n,
+                          int fd_to_pass, short *events, char *why, size_t whylen)
+{
+    if (s->tls)
+        return migration_tls_send(s->tls, iov, n, events, why, whylen);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    if (fd_to_pass >= 0) {
+        memset(&ctl, 0, sizeof ctl);
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof ctl.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
+    }
+    for (;;) {
+        /* MSG_NOSIGNAL: a receiver gone is an error here, not SIGPIPE. */
+        ssize_t w = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w >= 0)
+            return w;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            *events = POLLOUT;
+            return MIGRATION_TLS_AGAIN;
+        }
+        snprintf(why, whylen, "%s", errno == EPIPE || errno == ECONNRESET
+                                        ? "connection closed by the peer" : strerror(errno));
+        return -1;
+    }
+}
+
+/* Receives up to n bytes into buf: the bytes, 0 when the peer has closed.
+ * Any fd that comes along goes to *fd (the first; more, or one when *fd
+ * is taken, are closed and *extra_fd set). */
+static ssize_t xport_recv(struct migration_stream *s, uint8_t *buf, size_t n, int *fd,
+                          bool *extra_fd, short *events, char *why, size_t whylen)
+{
+    if (s->tls)
+        return migration_tls_recv(s->tls, buf, n, events, why, whylen);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+    } ctl;
+    struct iovec iov = {buf, n};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    ssize_t r;
+    while ((r = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (r < 0 && errno == EAGAIN) {
+        *events = POLLIN;
+        return MIGRATION_TLS_AGAIN;
+    }
+    if (r < 0) {
+        snprintf(why, whylen, "%s", errno == ECONNRESET ? "connection closed by the peer"
+                                                        : strerror(errno));
+        return -1;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+            if (*fd < 0) {
+                *fd = f;
+            } else {
+                close(f);
+                *extra_fd = true;
+            }
+        }
+    }
+    if (mh.msg_flags & MSG_CTRUNC)
+        *extra_fd = true;
+    return r;
+}
+
 /* Writes every byte of iov[0..n) (which it consumes), with fd_to_pass
  * (>= 0) riding with the first byte. */
 static int send_all(struct migration_stream *s, struct iovec *iov, int n, int fd_to_pass,
                     const char *what, char *err, size_t errlen)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
+    if (fd_to_pass >= 0 && s->tls) {
+        snprintf(err, errlen, "sending %s: a file descriptor cannot travel over TLS (local "
+                 "migration is for a unix: socket without tls_dir)", what);
+        return -1;
+    }
     while (n > 0) {
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        if (fd_to_pass >= 0) {
-            memset(&ctl, 0, sizeof ctl);
-            mh.msg_control = ctl.buf;
-            mh.msg_controllen = sizeof ctl.buf;
-            struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
-        }
-        /* MSG_NOSIGNAL: a receiver gone is an error here, not SIGPIPE. */
-        ssize_t w = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0) {
-            if (errno == EINTR)
+        short events = 0;
+        char why[256];
+        ssize_t w = xport_send(s, iov, n, fd_to_pass, &events, why, sizeof why);
+        if (w == MIGRATION_TLS_AGAIN) {
+            int r = wait_fd(s->fd, events, s->send_timeout_ms);
+            if (r > 0)
                 continue;
-            if (errno == EAGAIN) {
-                int r = wait_fd(s->fd, POLLOUT, s->send_timeout_ms);
-                if (r > 0)
-                    continue;
-                if (r == 0)
-                    snprintf(err, errlen, "sending %s: the peer took nothing for %d ms (stalled)",
-                             what, s->send_timeout_ms);
-                else
-                    snprintf(err, errlen, "sending %s: %s", what, strerror(errno));
-                return -1;
-            }
-            snprintf(err, errlen, "sending %s: %s", what,
-                     errno == EPIPE || errno == ECONNRESET ? "connection closed by the peer"
-                                                           : strerror(errno));
+            if (r == 0)
+                snprintf(err, errlen, "sending %s: the peer took nothing for %d ms (stalled)",
+                         what, s->send_timeout_ms);
+            else
+                snprintf(err, errlen, "sending %s: %s", what, strerror(errno));
+            return -1;
+        }
+        if (w < 0) {
+            snprintf(err, errlen, "sending %s: %s", what, why);
             return -1;
         }
         fd_to_pass = -1;
@@ -485,27 +598,19 @@ int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem, 
     return 0;
 }
 
-/* Reads exactly n bytes into buf. Any fd that comes along goes to *fd
- * (the first; more, or one when *fd is taken, are closed and *extra_fd
- * set). `got` is how much of the message came before buf. */
+/* Reads exactly n bytes into buf; fds as xport_recv. `got` is how much of
+ * the message came before buf. */
 static int recv_all(struct migration_stream *s, uint8_t *buf, size_t n, int timeout_ms, int *fd,
                     bool *extra_fd, const char *what, size_t got, uint64_t total, char *err,
                     size_t errlen)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-    } ctl;
     size_t done = 0;
     while (done < n) {
-        struct iovec iov = {buf + done, n - done};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                            .msg_controllen = sizeof ctl.buf};
-        ssize_t r = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN) {
-            int w = wait_fd(s->fd, POLLIN, timeout_ms);
+        short events = 0;
+        char why[256];
+        ssize_t r = xport_recv(s, buf + done, n - done, fd, extra_fd, &events, why, sizeof why);
+        if (r == MIGRATION_TLS_AGAIN) {
+            int w = wait_fd(s->fd, events, timeout_ms);
             if (w > 0)
                 continue;
             if (w == 0)
@@ -516,27 +621,9 @@ static int recv_all(struct migration_stream *s, uint8_t *buf, size_t n, int time
             return -1;
         }
         if (r < 0) {
-            snprintf(err, errlen, "receiving %s: %s", what,
-                     errno == ECONNRESET ? "connection closed by the peer" : strerror(errno));
+            snprintf(err, errlen, "receiving %s: %s", what, why);
             return -1;
         }
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfd; i++) {
-                int f;
-                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-                if (*fd < 0) {
-                    *fd = f;
-                } else {
-                    close(f);
-                    *extra_fd = true;
-                }
-            }
-        }
-        if (mh.msg_flags & MSG_CTRUNC)
-            *extra_fd = true;
         if (r == 0) {
             if (got + done == 0)
                 snprintf(err, errlen, "connection closed by the peer");
@@ -612,7 +699,8 @@ int mstream_recv_fd(struct migration_stream *s, int timeout_ms, int *fd, uint64_
     return 0;
 }
 
-int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, char *err, size_t errlen)
+int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, struct mem_scan *untouched,
+                        char *err, size_t errlen)
 {
     if (m->type != MSG_PAGES) {
         snprintf(err, errlen, "expected PAGES, got %s", mstream_type_name(m->type));
@@ -632,45 +720,12 @@ int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, char *err, 
         return 0;
     }
     /* Fresh RAM is zero already: writing zeros there would only make the
-     * host allocate it. Only pages that hold something are cleared. */
+     * host allocate it, and even reading it costs a fault. Only pages that
+     * hold something are cleared. */
     for (uint64_t i = 0; i < n; i++, dst += MSTREAM_PAGE)
-        if (!migration_is_zero(dst, MSTREAM_PAGE))
+        if ((!untouched || mem_scan_page_may_hold_data(untouched, off + i * MSTREAM_PAGE)) &&
+            !migration_is_zero(dst, MSTREAM_PAGE))
             memset(dst, 0, MSTREAM_PAGE);
     return 0;
 }
 
-void migration_chunk_digest(const struct guest_mem *mem, uint64_t chunk, uint8_t out[16])
-{
-    uint64_t at = chunk * MIGRATION_DIGEST_CHUNK;
-    uint64_t len = at >= mem->ram_size ? 0
-                   : mem->ram_size - at < MIGRATION_DIGEST_CHUNK ? mem->ram_size - at
-                                                                : MIGRATION_DIGEST_CHUNK;
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits(mem->host + (len ? at : 0), (size_t)len));
-    memcpy(out, c.digest, 16);
-}
-
-void migration_digest_combine(const uint8_t (*chunks)[16], uint64_t nchunks, uint8_t out[16])
-{
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits(chunks, (size_t)(nchunks * 16)));
-    memcpy(out, c.digest, 16);
-}
-
-void migration_mem_digest(const struct guest_mem *mem, uint8_t out[16])
-{
-    /* The same bytes migration_digest_combine hashes, streamed: no array
-     * of chunk digests to allocate. */
-    uint64_t n = (mem->ram_size + MIGRATION_DIGEST_CHUNK - 1) / MIGRATION_DIGEST_CHUNK;
-    XXH3_state_t st;
-    XXH3_INITSTATE(&st);
-    XXH3_128bits_reset(&st);
-    for (uint64_t i = 0; i < n; i++) {
-        uint8_t d[16];
-        migration_chunk_digest(mem, i, d);
-        XXH3_128bits_update(&st, d, sizeof d);
-    }
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-    memcpy(out, c.digest, 16);
-}

@@ -16,6 +16,7 @@
 #define KVMBOX_MIGRATION_MIGRATION_STREAM_H
 
 #include "core/guest_mem.h"
+#include "migration/migration_tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,7 +51,7 @@
  *                  header flag MSTREAM_PAGES_ZERO: all those pages are zero
  *   ITERATION_END  0 u32 iteration, 4 u32 reserved, 8 u64 pages sent in it
  *   STATE          the state stream (core/state.h), 0 .. 64 MiB
- *   DIGEST         16 bytes: migration_mem_digest of the sender's RAM
+ *   DIGEST         16 bytes: the digest of the sender's RAM (mem_digest.h)
  *   DIGEST_OK      empty: the receiver's digest is the same
  *   COMPLETE       empty: the sender has stopped the VM; run it
  *   RUNNING        empty: the VM runs on the receiver
@@ -121,12 +122,17 @@ struct mmsg {
     /* CONFIG and STATE: the payload (not NUL-terminated). */
 };
 
-/* One end of a migration connection. One thread may send while another
- * receives (the counters of each direction are written by that side only);
- * neither direction may be used from two threads at once. Another thread
- * stops a blocked send or receive with shutdown(s->fd, SHUT_RDWR). */
+/* One end of a migration connection: messages go over the socket as
+ * they are, or, after mstream_start_tls, inside a TLS session on it
+ * (migration_tls.h); the messages are the same either way. One thread may
+ * send while another receives (the counters of each direction are written
+ * by that side only); neither direction may be used from two threads at
+ * once. Another thread stops a blocked send or receive with
+ * shutdown(s->fd, SHUT_RDWR). The struct may be copied to hand it over
+ * (nothing points into it). */
 struct migration_stream {
     int fd;
+    struct migration_tls *tls;   /* NULL: plaintext */
     /* A send that makes no progress for this long fails (a receiver that
      * stopped reading); < 0 waits for ever. mstream_init: 30 s. */
     int send_timeout_ms;
@@ -142,9 +148,20 @@ struct migration_stream {
 
 /* Every function below returns 0, or -1 with one line in err. */
 
-/* The stream takes fd; mstream_destroy closes it. */
+/* The stream takes fd; mstream_destroy closes it. Plaintext. */
 void mstream_init(struct migration_stream *s, int fd);
 void mstream_destroy(struct migration_stream *s);
+
+/* Encrypts and authenticates the stream from here on (tls_dir): the TLS
+ * handshake on s->fd (blocking or not), each side checking the other's
+ * certificate against tls_dir's CA (migration_tls.h has the files), all
+ * within timeout_ms (< 0: no limit). The sender is the TLS client, the
+ * receiver the server; peer_host is the sender's name for the receiver
+ * (tcp:HOST:PORT's HOST, which its certificate must carry; NULL for
+ * unix:). Before the first message; -1 with the reason (the stream stays
+ * usable only for mstream_destroy). No fd passing over TLS. */
+int mstream_start_tls(struct migration_stream *s, enum migration_tls_role role, const char *tls_dir,
+                      const char *peer_host, int timeout_ms, char *err, size_t errlen);
 
 /* Sends one message (header flags zero: PAGES go by mstream_send_pages);
  * the payload must fit its type's layout and bounds, checked by the
@@ -168,7 +185,7 @@ int mstream_send_error(struct migration_stream *s, char *err, size_t errlen, con
  * checksum lie; the dirty log catches that write for a later pass. */
 int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem, uint64_t offset,
                        uint32_t npages, char *err, size_t errlen);
-/* Sends a MEMFD message with fd attached (unix: sockets only). */
+/* Sends a MEMFD message with fd attached (unix: sockets without TLS). */
 int mstream_send_fd(struct migration_stream *s, int fd, uint64_t size, char *err, size_t errlen);
 
 /* Receives the next message: header checked, payload read into s's buffer,
@@ -195,20 +212,11 @@ int mstream_parse_header(const uint8_t *hdr, uint16_t *type, uint16_t *flags, ui
 const char *mstream_type_name(uint16_t type);
 
 /* For PAGES: writes the run at mem->host + offset (a zero run zeroes it),
- * after checking it lies inside ram_size (overflow-safe). */
-int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, char *err, size_t errlen);
-
-/* The digest both sides compare at switch-over: XXH3-128 over the
- * sequence of XXH3-128 digests (canonical, 16 bytes each) of each
- * MIGRATION_DIGEST_CHUNK of mem->host[0, ram_size) (the last chunk may be
- * shorter). Every byte counts, holes and zero pages included. Chunked so
- * that a sender may keep the digests of chunks not written since and
- * hash only the dirty ones during the pause, or hash chunks on several
- * threads; the result is the same. */
-#define MIGRATION_DIGEST_CHUNK (2ULL << 20)
-void migration_mem_digest(const struct guest_mem *mem, uint8_t out[16]);
-void migration_chunk_digest(const struct guest_mem *mem, uint64_t chunk, uint8_t out[16]);
-void migration_digest_combine(const uint8_t (*chunks)[16], uint64_t nchunks, uint8_t out[16]);
+ * after checking it lies inside ram_size (overflow-safe). untouched (may
+ * be NULL): pages it knows were never touched are zero already. */
+struct mem_scan;
+int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, struct mem_scan *untouched,
+                        char *err, size_t errlen);
 
 /* Whether len bytes at p are all zero. */
 bool migration_is_zero(const void *p, size_t len);

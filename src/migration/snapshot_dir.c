@@ -1,5 +1,8 @@
 #include "migration/snapshot_dir.h"
 
+#include "core/mem_scan.h"
+#include "util/file.h"
+
 #include "util/crc32c.h"
 
 #include <dirent.h>
@@ -332,40 +335,6 @@ int snapshot_put_state(struct snapshot_writer *s, const void *state, size_t len,
     return 0;
 }
 
-/* Pages that may hold data, for private anonymous RAM: a page the process
- * never touched (neither present nor swapped out, per /proc/self/pagemap)
- * reads as zero, so whole untouched stretches are skipped without reading
- * them. Only for private anonymous memory: in a shared or file mapping a
- * page that is not mapped here may still hold data in the page cache. */
-struct pagemap {
-    int fd;                  /* -1: no pagemap, every page is a candidate */
-    uint64_t entries[512];
-    uintptr_t first;         /* host page number of entries[0] */
-    size_t count;            /* valid entries */
-};
-
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAPPED (1ULL << 62)
-
-static bool page_may_hold_data(struct pagemap *pm, const uint8_t *page)
-{
-    if (pm->fd < 0)
-        return true;
-    uintptr_t pfn = (uintptr_t)page / PAGE;
-    if (pfn < pm->first || pfn >= pm->first + pm->count) {
-        ssize_t n = pread(pm->fd, pm->entries, sizeof pm->entries, (off_t)(pfn * 8));
-        if (n < 8) {
-            /* Unreadable after all: read every page from here on. */
-            close(pm->fd);
-            pm->fd = -1;
-            return true;
-        }
-        pm->first = pfn;
-        pm->count = (size_t)n / 8;
-    }
-    return pm->entries[pfn - pm->first] & (PM_PRESENT | PM_SWAPPED);
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
     /* The first word zero and each byte equal to the one 8 further on:
@@ -373,41 +342,6 @@ static bool page_is_zero(const uint8_t *p)
     uint64_t w;
     memcpy(&w, p, 8);
     return w == 0 && memcmp(p, p + 8, PAGE - 8) == 0;
-}
-
-/* The first extent of file data at or after off, within [0, size): 0
- * with [*start, *end), or 1 when only holes are left. Where the filesystem
- * cannot tell (no SEEK_DATA; hugetlbfs reports all of it as data), the
- * rest is one extent. */
-static int data_extent(int fd, uint64_t off, uint64_t size, uint64_t *start, uint64_t *end)
-{
-    if (off >= size)
-        return 1;
-    *start = off;
-    *end = size;
-    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-    if (d < 0)
-        return errno == ENXIO ? 1 : 0;
-    off_t h = lseek(fd, d, SEEK_HOLE);
-    *start = (uint64_t)d;
-    if (h > d && (uint64_t)h < size)
-        *end = (uint64_t)h;
-    return *start >= size;
-}
-
-/* The next stretch of guest RAM at or after off that may hold data: a
- * memfd knows its holes; anonymous RAM is one stretch (pagemap then finds
- * the untouched pages in it). */
-static int next_stretch(const struct guest_mem *mem, uint64_t off, uint64_t *start,
-                        uint64_t *end)
-{
-    if (mem->memfd >= 0 && !mem->file_mapped)
-        return data_extent(mem->memfd, off, mem->ram_size, start, end);
-    if (off >= mem->ram_size)
-        return 1;
-    *start = off;
-    *end = mem->ram_size;
-    return 0;
 }
 
 int snapshot_put_memory(struct snapshot_writer *s, const struct guest_mem *mem, char *err,
@@ -421,19 +355,19 @@ int snapshot_put_memory(struct snapshot_writer *s, const struct guest_mem *mem, 
     int fd = create_file(s, "memory", err, errlen);
     if (fd < 0)
         return -1;
-    struct pagemap pm = { .fd = -1 };
-    if (mem->backing == GUEST_MEM_ANON && !mem->file_mapped)
-        pm.fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    /* Untouched pages and a memfd's holes are skipped unread. */
+    struct mem_scan scan;
+    mem_scan_open(&scan, mem);
     /* The full size first: every page not written below is a hole. */
     if (ftruncate(fd, (off_t)mem->ram_size) < 0)
         goto write_failed;
     uint64_t start, end, off = 0;
-    while (next_stretch(mem, off, &start, &end) == 0) {
+    while (mem_scan_next_stretch(&scan, off, &start, &end) == 0) {
         /* Runs of data pages go out in one write each. */
         uint64_t run = start;
         for (off = start; off < end; off += PAGE) {
             const uint8_t *p = mem->host + off;
-            if (page_may_hold_data(&pm, p) && !page_is_zero(p))
+            if (mem_scan_page_may_hold_data(&scan, off) && !page_is_zero(p))
                 continue;
             if (off > run && write_all(fd, mem->host + run, off - run, run) < 0)
                 goto write_failed;
@@ -442,8 +376,7 @@ int snapshot_put_memory(struct snapshot_writer *s, const struct guest_mem *mem, 
         if (end > run && write_all(fd, mem->host + run, end - run, run) < 0)
             goto write_failed;
     }
-    if (pm.fd >= 0)
-        close(pm.fd);
+    mem_scan_close(&scan);
     if (finish_file(s, "memory", fd, err, errlen) < 0)
         return -1;
     s->memory_size = mem->ram_size;
@@ -451,8 +384,7 @@ int snapshot_put_memory(struct snapshot_writer *s, const struct guest_mem *mem, 
     return 0;
 write_failed:
     write_error(s, "memory", errno, err, errlen);
-    if (pm.fd >= 0)
-        close(pm.fd);
+    mem_scan_close(&scan);
     close(fd);
     return -1;
 }
@@ -675,7 +607,7 @@ fail:
 static int copy_memory(struct snapshot *s, struct guest_mem *mem, char *err, size_t errlen)
 {
     uint64_t start, end, off = 0;
-    while (data_extent(s->memory_fd, off, s->memory_size, &start, &end) == 0) {
+    while (file_data_extent(s->memory_fd, off, s->memory_size, &start, &end) == 0) {
         for (off = start; off < end;) {
             size_t chunk = end - off > (1ULL << 30) ? (size_t)(1ULL << 30) : (size_t)(end - off);
             ssize_t n = pread(s->memory_fd, mem->host + off, chunk, (off_t)off);
@@ -702,10 +634,10 @@ static int copy_memory(struct snapshot *s, struct guest_mem *mem, char *err, siz
 static int next_mapping(int fd, uint64_t off, uint64_t size, uint64_t gap, uint64_t *start,
                         uint64_t *end)
 {
-    if (data_extent(fd, off, size, start, end))
+    if (file_data_extent(fd, off, size, start, end))
         return 1;
     uint64_t s2, e2;
-    while (*end < size && data_extent(fd, *end, size, &s2, &e2) == 0 && s2 - *end < gap)
+    while (*end < size && file_data_extent(fd, *end, size, &s2, &e2) == 0 && s2 - *end < gap)
         *end = e2;
     return 0;
 }

@@ -161,3 +161,19 @@ void input_close(struct input_file *f)
     f->open = false;
     f->owns_data = false;
 }
+
+int file_data_extent(int fd, uint64_t off, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    if (off >= size)
+        return 1;
+    *start = off;
+    *end = size;
+    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+    if (d < 0)
+        return errno == ENXIO ? 1 : 0;
+    off_t h = lseek(fd, d, SEEK_HOLE);
+    *start = (uint64_t)d;
+    if (h > d && (uint64_t)h < size)
+        *end = (uint64_t)h;
+    return *start >= size;
+}

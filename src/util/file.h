@@ -48,4 +48,10 @@ int input_read_whole(struct input_file *f, const char *path, char *err, size_t e
 int input_copy(const struct input_file *f, void *dst, char *err, size_t errlen);
 void input_close(struct input_file *f);
 
+/* The first extent of file data at or after off, within [0, size): 0
+ * with [*start, *end), or 1 when only holes are left. Where the filesystem
+ * cannot tell (no SEEK_DATA; hugetlbfs reports all of it as data), the
+ * rest is one extent. */
+int file_data_extent(int fd, uint64_t off, uint64_t size, uint64_t *start, uint64_t *end);
+
 #endif

@@ -14,3 +14,5 @@ void kick_signal_init(void)
 }
 
 void kick_thread(pthread_t t) { pthread_kill(t, SIG_KICK); }
+
+int kick_signal(void) { return SIG_KICK; }

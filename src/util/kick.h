@@ -10,5 +10,7 @@
 /* Installs the handler (idempotent; before the first kick_thread). */
 void kick_signal_init(void);
 void kick_thread(pthread_t t);
+/* The kick's signal number, for a timer that kicks a thread itself. */
+int kick_signal(void);
 
 #endif

@@ -45,6 +45,12 @@ void event_monitor_close(struct event_monitor *m)
 
 void event_emit(struct event_monitor *m, const char *source, const char *event)
 {
+    event_emit_props(m, source, event, NULL);
+}
+
+void event_emit_props(struct event_monitor *m, const char *source, const char *event,
+                      const char *properties)
+{
     if (!m || m->fd < 0)
         return;
     struct timespec now;
@@ -55,11 +61,13 @@ void event_emit(struct event_monitor *m, const char *source, const char *event)
         secs--;
         nanos += 1000000000;
     }
-    char line[256];
+    char line[768];
     int n = snprintf(line, sizeof line,
                      "{\"timestamp\":{\"secs\":%lld,\"nanos\":%ld},\"source\":\"%s\","
-                     "\"event\":\"%s\",\"properties\":null}\n",
-                     secs, nanos, source, event);
+                     "\"event\":\"%s\",\"properties\":%s}\n",
+                     secs, nanos, source, event, properties ? properties : "null");
+    if (n < 0 || (size_t)n >= sizeof line)
+        return;      /* (properties are kvmbox's own few numbers: never this long) */
     pthread_mutex_lock(&m->lock);
     if (write(m->fd, line, (size_t)n) != n)
         log_debug("event monitor: write failed: %s", strerror(errno));

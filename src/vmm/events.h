@@ -3,8 +3,9 @@
  * Hypervisor's shape:
  *   {"timestamp":{"secs":1,"nanos":5},"source":"vm","event":"paused","properties":null}
  * The timestamp is the time since kvmbox started. Events come from the
- * main thread (boot, stop, the API's pause and resume), one write each,
- * under a lock so that lines never interleave. */
+ * main thread (boot, stop, the API's pause and resume) and from a
+ * migration's thread, one write each, under a lock so that lines never
+ * interleave. */
 #ifndef KVMBOX_VMM_EVENTS_H
 #define KVMBOX_VMM_EVENTS_H
 
@@ -25,5 +26,8 @@ int event_monitor_open(struct event_monitor *m, const char *path, int fd, char *
 void event_monitor_close(struct event_monitor *m);
 /* source "vmm" or "vm"; event e.g. "booted". */
 void event_emit(struct event_monitor *m, const char *source, const char *event);
+/* The same with "properties": a JSON object's text (kvmbox's own, short). */
+void event_emit_props(struct event_monitor *m, const char *source, const char *event,
+                      const char *properties);
 
 #endif

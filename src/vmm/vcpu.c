@@ -47,6 +47,12 @@ static void *vcpu_thread(void *arg)
             vm_vcpu_park(vm);        /* until resume or stop */
             continue;
         }
+        unsigned throttle = atomic_load(&vm->throttle_pct);
+        if (throttle || v->throttle.has_timer) {
+            vcpu_throttle_step(&v->throttle, throttle);
+            if (throttle && (atomic_load(&vm->pause_requested) || atomic_load(&vm->stopping)))
+                continue;
+        }
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 v->run->immediate_exit = 0;
@@ -60,6 +66,7 @@ static void *vcpu_thread(void *arg)
         if (!vcpu_handle_exit(v))
             break;
     }
+    vcpu_throttle_end(&v->throttle);
     return NULL;
 }
 

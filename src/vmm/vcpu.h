@@ -4,6 +4,7 @@
 #define KVMBOX_VMM_VCPU_H
 
 #include "arch/x86/boot.h"
+#include "vmm/vcpu_throttle.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool thread_started;
+    struct vcpu_throttle throttle;   /* auto-converge; the vCPU thread's own */
 };
 
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *v);

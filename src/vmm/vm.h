@@ -7,6 +7,7 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "vmm/console_out.h"
+#include "vmm/dirty_log.h"
 #include "vmm/events.h"
 #include "core/guest_mem.h"
 #include "vmm/irq.h"
@@ -54,6 +55,7 @@ struct vm {
     unsigned nvcpus;
     size_t run_size;          /* size of each vCPU's kvm_run mapping */
     struct vm_env env;
+    struct dirty_log dirty_log;   /* how KVM's dirty log is read (dirty_log.c) */
 
     /* Stopping: the first request sets reason and status; env.wake_fd
      * wakes the main loop, which then shuts the VM down. */
@@ -77,6 +79,9 @@ struct vm {
     pthread_cond_t unpark, parked_changed;
     atomic_bool pause_requested;
     unsigned parked;
+    /* Auto-converge: the share of each vCPU's time taken away (0-99),
+     * set by a migration, read by the vCPUs before each KVM_RUN. */
+    atomic_uint throttle_pct;
 };
 
 /* Builds the whole VM (KVM, memory, devices, kernel, boot vCPU) in state

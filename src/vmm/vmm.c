@@ -40,6 +40,7 @@ int vmm_init(struct vmm *m, const struct vm_config *base)
     m->wake_fd = m->sig_fd = -1;
     m->stdin_fd = STDIN_FILENO;
     m->events.fd = -1;
+    pthread_mutex_init(&m->console_lock, NULL);
     event_loop_init(&m->loop);
     console_init(&m->console, -1);
     console_out_init(&m->console_out, STDOUT_FILENO);
@@ -240,8 +241,18 @@ static void wake_ready(void *ctx, short revents)
     if (read(m->wake_fd, &v, sizeof v) < 0) {
         /* spurious: everything is checked again */
     }
-    if (m->vm && atomic_load(&m->vm->stopping))
+    vmm_migration_reap(m, false);
+    if (m->vm && atomic_load(&m->vm->stopping)) {
+        /* The guest stopped in the middle of a migration: the migration
+         * ends first (it fails: the VM cannot pause), then the stop is
+         * taken as usual on the wake the migration's end brings. */
+        if (m->migration) {
+            char ignored[64];
+            vmm_migration_cancel(m, ignored, sizeof ignored);
+            return;
+        }
         vm_stopped(m);
+    }
 }
 
 static void signal_ready(void *ctx, short revents)
@@ -264,22 +275,28 @@ bool vmm_interrupted(struct vmm *m)
 }
 
 /* Hands buffered console input to the guest. Returns true when all of it
- * was taken (so stdin may be read again). */
+ * was taken (so stdin may be read again). Under console_lock, and only
+ * while the VM runs: a paused VM's devices keep still (a snapshot or a
+ * migration saves them, and what is buffered here with them). */
 static bool feed_guest(struct vmm *m)
 {
     struct console *c = &m->console;
-    if (c->off < c->len)
+    if (c->off < c->len && vm_get_state(m->vm) == VM_STATE_RUNNING)
         c->off += vm_console_receive(m->vm, c->buf + c->off, c->len - c->off);
     return c->off == c->len;
 }
 
-/* Read stdin only when a running guest can take it: flow control instead
- * of a buffer that grows without bound. */
+/* Read stdin only when a running guest can take it (flow control instead
+ * of a buffer that grows without bound), or into the empty buffer while
+ * the VM is paused. */
 static short stdin_want(void *ctx)
 {
     struct vmm *m = ctx;
-    return m->console.in_fd >= 0 && m->vm && feed_guest(m) && vm_console_can_receive(m->vm)
-               ? POLLIN : 0;
+    pthread_mutex_lock(&m->console_lock);
+    bool want = m->console.in_fd >= 0 && m->vm && feed_guest(m) &&
+                (vm_get_state(m->vm) != VM_STATE_RUNNING || vm_console_can_receive(m->vm));
+    pthread_mutex_unlock(&m->console_lock);
+    return want ? POLLIN : 0;
 }
 
 static void stdin_ready(void *ctx, short revents)
@@ -291,6 +308,7 @@ static void stdin_ready(void *ctx, short revents)
     }
     if (!(revents & (POLLIN | POLLHUP | POLLERR)))
         return;
+    pthread_mutex_lock(&m->console_lock);
     switch (console_read(&m->console)) {
     case CONSOLE_QUIT:
         vmm_request_exit(m, 0);
@@ -302,6 +320,7 @@ static void stdin_ready(void *ctx, short revents)
         feed_guest(m);
         break;
     }
+    pthread_mutex_unlock(&m->console_lock);
 }
 
 int vmm_run(struct vmm *m)
@@ -325,6 +344,8 @@ int vmm_run(struct vmm *m)
             vmm_request_exit(m, 1);
         }
     }
+    /* A migration still being sent gives up first (the VM stays here). */
+    vmm_migration_reap(m, true);
     char err[256];
     teardown_vm(m, err, sizeof err);
     event_loop_remove(&m->loop, m->wake_fd);
@@ -340,6 +361,7 @@ int vmm_run(struct vmm *m)
 
 void vmm_destroy(struct vmm *m)
 {
+    vmm_migration_reap(m, true);
     if (m->vm) {
         char err[256];
         teardown_vm(m, err, sizeof err);
@@ -352,4 +374,5 @@ void vmm_destroy(struct vmm *m)
     if (m->wake_fd >= 0)
         close(m->wake_fd);
     m->sig_fd = m->wake_fd = -1;
+    pthread_mutex_destroy(&m->console_lock);
 }

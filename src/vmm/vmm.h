@@ -7,7 +7,8 @@
  * starts empty and waits for the API.
  *
  * Everything here runs on the main thread (the loop, and the API, which
- * the loop serves), except vmm_request_exit, which any thread may call. */
+ * the loop serves), except vmm_request_exit, which any thread may call,
+ * and a migration being sent, which has a thread of its own. */
 #ifndef KVMBOX_VMM_VMM_H
 #define KVMBOX_VMM_VMM_H
 
@@ -18,14 +19,42 @@
 #include "vmm/events.h"
 #include "vmm/run_state.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 struct vm;
+struct migration_job;
 
 /* Releases a configuration the VMM was given to own (vm.create's). */
 typedef void (*vmm_config_release_fn)(struct vm_config *cfg);
+
+/* Live migration (vmm_migrate.c, docs/migration.md): the sender's options
+ * and where it stands. */
+struct migrate_options {
+    uint32_t downtime_ms;        /* the pause allowed at the switch-over */
+    uint32_t timeout_s;          /* precopy longer than this: */
+    bool timeout_cancel;         /* give up (else switch over anyway) */
+    bool auto_converge;          /* slow the vCPUs down when they dirty faster than the link */
+    bool local;                  /* unix: on one host: memory handed over as its memfd */
+};
+enum migrate_status { MIGRATE_NONE, MIGRATE_RUNNING, MIGRATE_COMPLETED, MIGRATE_FAILED,
+                      MIGRATE_CANCELLED };
+/* Where a migration being sent stands, or how it ended. */
+struct migrate_progress {
+    enum migrate_status status;
+    const char *phase;           /* "precopy", "switch-over", "completing", "done" */
+    unsigned iterations;         /* precopy passes so far */
+    uint64_t ram_pages;          /* guest memory, in 4 KiB pages */
+    uint64_t dirty_pages;        /* still to send in this pass, or dirty at its end */
+    uint64_t bandwidth;          /* bytes a millisecond, the last pass */
+    uint64_t dirty_rate;         /* pages the guest dirtied a second, the last pass */
+    unsigned throttle_pct;       /* auto-converge: the vCPUs' time taken away */
+    bool local;                  /* memory handed over, not copied */
+    uint64_t expected_pause_ms, pause_ms, elapsed_ms, bytes, pages;
+    char error[512];             /* failed or cancelled: why */
+};
 
 struct vmm {
     const struct vm_config *base;     /* the command line: the VMM's own settings */
@@ -44,6 +73,15 @@ struct vmm {
     int stdin_fd;                     /* STDIN_FILENO; -1: take no input */
     int wake_fd;                      /* an eventfd: a VM stops, a console has room */
     int sig_fd;                       /* SIGINT, SIGTERM, SIGHUP */
+
+    /* A migration being sent (vmm_migrate.c), on its own thread, else
+     * NULL; while it runs, nothing else may change the VM's state. */
+    struct migration_job *migration;
+    struct migrate_progress last_migration;   /* the last one's outcome */
+    /* Protects console's buffer and its delivery to the guest against a
+     * migration's thread, which pauses the VM and saves what is buffered.
+     * Lock order: before the VM's state_lock. */
+    pthread_mutex_t console_lock;
 
     atomic_bool exiting;
     atomic_int exit_status;
@@ -93,33 +131,39 @@ enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_
  * exit, so that the task can give up and let it. */
 bool vmm_interrupted(struct vmm *m);
 
-/* Live migration (vmm_migrate.c, docs/migration.md). */
-struct migrate_options {
-    uint32_t downtime_ms;        /* the pause allowed at the switch-over */
-    uint32_t timeout_s;          /* precopy longer than this: */
-    bool timeout_cancel;         /* give up (else switch over anyway) */
-};
-struct migrate_report {
-    unsigned iterations;
-    uint64_t bandwidth;          /* bytes a millisecond, the last pass */
-    uint64_t expected_pause_ms, pause_ms, total_ms, bytes, pages;
-};
-/* Sends the running VM over fd (connected; the function takes it). On
- * success the VM is gone from here (and kvmbox exits 0 if it was started
- * with a kernel); on failure it runs on, and err says why. */
-enum vmm_result vmm_vm_send_migration(struct vmm *m, int fd, const char *config_json,
-                                      size_t config_len, const struct migrate_options *o,
-                                      struct migrate_report *rep, char *err, size_t errlen);
-/* Receives a VM into this empty VMM over s (HELLO and CONFIG already
- * taken: cfg is the VmConfig, given as vmm_vm_create takes it), and runs
- * it once all has arrived and checks out. */
+/* Called on the main thread once a migration ends; vmm_exits: it went to
+ * the destination and the VMM exits once the caller has had its say (the
+ * caller then calls vmm_request_exit(m, 0)). */
+typedef void (*migrate_end_fn)(void *ctx, const struct migrate_progress *outcome,
+                               bool vmm_exits);
+/* Starts sending the running VM over s (connected, TLS started if asked
+ * for; taken: copied, the caller forgets it, even on failure) on a thread
+ * of its own, and returns: the API goes on serving (progress, cancel). On
+ * success the VM is gone from here; on failure it runs on, and the
+ * outcome says why. on_end may be NULL (then the VMM exits by itself). */
 struct migration_stream;
+enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s, const char *config_json,
+                                    size_t config_len, const struct migrate_options *o,
+                                    migrate_end_fn on_end, void *ctx, char *err, size_t errlen);
+/* The migration in progress, else the last one's outcome; VMM_NO_VM when
+ * none was ever started. */
+enum vmm_result vmm_migration_progress(struct vmm *m, struct migrate_progress *out);
+/* Stops the migration in progress: the VM runs on here. Refused once the
+ * destination may already run the VM. */
+enum vmm_result vmm_migration_cancel(struct vmm *m, char *err, size_t errlen);
+/* The main loop's part: a finished migration's thread is joined and its
+ * outcome handed on; at exit one still running is cancelled first. */
+void vmm_migration_reap(struct vmm *m, bool exiting);
 /* Whether a guest with this CPUID (n struct kvm_cpuid_entry2, the
  * source's) can run here: -1 naming the first feature this host lacks. */
 int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, size_t errlen);
+/* Receives a VM into this empty VMM over s (vmm_receive.c; HELLO, CONFIG
+ * and CPUID already taken: cfg is the VmConfig, given as vmm_vm_create
+ * takes it), and runs it once all has arrived and checks out. memfd >= 0:
+ * a local migration, the guest's memory is that file (taken). */
 enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream *s,
                                          struct vm_config *cfg, vmm_config_release_fn release,
-                                         char *err, size_t errlen);
+                                         int memfd, char *err, size_t errlen);
 /* The paused VM's whole state, and the VMM's that goes with it (terminal
  * input the guest has not taken), as one stream (vmm_snapshot.c); loaded
  * into a VM built for a restore. -1 with the reason. */

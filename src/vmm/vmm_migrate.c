@@ -1,36 +1,69 @@
-/* Live migration of the VMM's VM (docs/migration.md). The sender copies
- * guest memory while the VM runs, again and again what it dirtied (KVM's
- * log and the VMM's own record), until what is left fits the allowed
+/* Sending the VMM's VM to another kvmbox (docs/migration.md). The sender
+ * runs on a thread of its own, so that the API goes on serving while it
+ * works (vm.migration-progress, vm.cancel-migration). It copies guest
+ * memory while the VM runs, again and again what it dirtied (KVM's log and
+ * the VMM's own record), slowing the vCPUs down when they dirty faster
+ * than the link takes (auto-converge), until what is left fits the allowed
  * pause; then it pauses the VM, sends the rest, the whole state and a
- * digest of all of memory. The receiver has built the VM from the
- * configuration before memory arrived; it checks the digest, loads the
- * state, and only on the sender's word runs the VM. Each step's failure
- * leaves the source running, except the one moment that cannot be told
- * apart from success (see send_finish). */
+ * digest of all of memory. With `local` (a live upgrade on one host) the
+ * memory is not copied at all: its memfd goes over the Unix socket.
+ * Each step's failure leaves the source running, except the one moment
+ * that cannot be told apart from success (see finish). The receiving end
+ * is vmm_receive.c. */
 #include "vmm/vmm.h"
 
 #include "core/state.h"
+#include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
-#include "util/clock.h"
 #include "util/log.h"
-#include "vmm/cpuid.h"
-#include "vmm/cpuid_compat.h"
 #include "vmm/dirty_log.h"
-#include "vmm/vcpu.h"
+#include "vmm/vcpu_throttle.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define PAGE MSTREAM_PAGE
 #define MAX_ITERATIONS 30
 #define MSG_TIMEOUT_MS 30000        /* no progress at all for this long: the peer is gone */
+/* Auto-converge as QEMU's: a first step of 20%, then 10% more each pass
+ * that still does not converge. */
+#define THROTTLE_FIRST 20u
+#define THROTTLE_STEP 10u
+/* Progress is published every this many runs of pages sent. */
+#define PUBLISH_EVERY 64
+
+struct migration_job {
+    struct vmm *m;
+    struct vm *vm;
+    struct migration_stream s;
+    /* The digest of memory, kept up to date chunk by chunk as the dirty
+     * log tells what changed: the pause hashes only the last pass's. */
+    struct mem_digest digest;
+    struct migrate_options o;
+    bool local;                     /* memory handed over as the memfd */
+    char *config;                   /* the VmConfig JSON sent first */
+    size_t config_len;
+    migrate_end_fn on_end;
+    void *ctx;
+    pthread_t thread;
+    uint64_t start_ms;
+
+    /* Protects progress, cancelled, exiting and committed: taken by the
+     * job's thread and by the main thread (progress, cancel); a leaf. */
+    pthread_mutex_t lock;
+    struct migrate_progress progress;
+    bool cancelled;                 /* vm.cancel-migration, or the VMM exits */
+    bool exiting;                   /* the VMM exits: never run the VM here again */
+    bool committed;                 /* COMPLETE went out: too late to cancel */
+    atomic_bool done;               /* the thread has ended: the main loop joins it */
+};
 
 static uint64_t now_ms(void)
 {
@@ -52,12 +85,36 @@ static bool test_bit(const uint64_t *bits, uint64_t page)
     return bits[page / 64] >> (page % 64) & 1;
 }
 
+/* The job's counters into its progress, for the API to read. */
+static void publish(struct migration_job *j, const char *phase, uint64_t dirty_left)
+{
+    pthread_mutex_lock(&j->lock);
+    if (phase)
+        j->progress.phase = phase;
+    j->progress.dirty_pages = dirty_left;
+    j->progress.bytes = atomic_load(&j->s.bytes_sent);
+    j->progress.pages = atomic_load(&j->s.pages_sent);
+    j->progress.elapsed_ms = now_ms() - j->start_ms;
+    j->progress.throttle_pct = atomic_load(&j->vm->throttle_pct);
+    pthread_mutex_unlock(&j->lock);
+}
+
+static bool cancelled(struct migration_job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    bool c = j->cancelled;
+    pthread_mutex_unlock(&j->lock);
+    return c;
+}
+
 /* Sends every page whose bit is set, in runs of consecutive pages, and
  * clears the bits. */
-static int send_dirty(struct migration_stream *s, const struct guest_mem *mem, uint64_t *bits,
-                      char *err, size_t errlen)
+static int send_dirty(struct migration_job *j, uint64_t *bits, uint64_t ndirty, char *err,
+                      size_t errlen)
 {
+    const struct guest_mem *mem = &j->vm->mem;
     uint64_t pages = mem->ram_size / PAGE;
+    unsigned runs = 0;
     for (uint64_t page = 0; page < pages;) {
         if (!bits[page / 64]) {
             page = (page / 64 + 1) * 64;
@@ -70,11 +127,14 @@ static int send_dirty(struct migration_stream *s, const struct guest_mem *mem, u
         uint64_t run = 1;
         while (page + run < pages && run < MSTREAM_RUN_MAX_PAGES && test_bit(bits, page + run))
             run++;
-        if (mstream_send_pages(s, mem, page * PAGE, (uint32_t)run, err, errlen) < 0)
+        if (mstream_send_pages(&j->s, mem, page * PAGE, (uint32_t)run, err, errlen) < 0)
             return -1;
         for (uint64_t i = page; i < page + run; i++)
             bits[i / 64] &= ~(1ULL << (i % 64));
         page += run;
+        ndirty -= run;
+        if (++runs % PUBLISH_EVERY == 0)
+            publish(j, NULL, ndirty);
     }
     return 0;
 }
@@ -103,7 +163,7 @@ static int expect(struct migration_stream *s, uint16_t want, int timeout_ms, cha
     if (mstream_recv(s, timeout_ms, &msg, err, errlen) < 0)
         return -1;
     if (msg.type == MSG_ERROR) {
-        snprintf(err, errlen, "the destination refused: %s", msg.u.text);
+        snprintf(err, errlen, "the destination refused: %.400s", msg.u.text);
         return -1;
     }
     if (msg.type != want) {
@@ -114,328 +174,406 @@ static int expect(struct migration_stream *s, uint16_t want, int timeout_ms, cha
     return 0;
 }
 
+/* Auto-converge: after a pass that left at least half of what it began
+ * with dirty again, the vCPUs lose more of their time. */
+static void converge(struct migration_job *j, uint64_t before, uint64_t left, unsigned it)
+{
+    struct vm *vm = j->vm;
+    if (!j->o.auto_converge || it < 1 || left * 2 < before)
+        return;
+    unsigned pct = atomic_load(&vm->throttle_pct);
+    unsigned next = pct ? pct + THROTTLE_STEP : THROTTLE_FIRST;
+    if (next > VCPU_THROTTLE_MAX_PCT)
+        next = VCPU_THROTTLE_MAX_PCT;
+    if (next == pct)
+        return;
+    atomic_store(&vm->throttle_pct, next);
+    log_warn("migration: the guest dirties memory faster than it is sent: its vCPUs are "
+             "slowed down by %u%% (auto-converge)", next);
+    char props[64];
+    snprintf(props, sizeof props, "{\"throttle_pct\":%u}", next);
+    event_emit_props(&j->m->events, "vm", "migration-throttled", props);
+}
+
 /* The precopy: every page once, then what the guest dirtied meanwhile,
  * until the rest, at the rate measured, fits in the allowed pause. */
-static int precopy(struct vmm *m, struct migration_stream *s, uint64_t *bits, size_t words,
-                   const struct migrate_options *o, struct migrate_report *rep, char *err,
+static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *err,
                    size_t errlen)
 {
-    struct vm *vm = m->vm;
+    struct vm *vm = j->vm;
+    const struct migrate_options *o = &j->o;
+    struct migrate_progress *p = &j->progress;
     uint64_t pages = vm->mem.ram_size / PAGE;
     memset(bits, 0, words * sizeof *bits);
-    for (uint64_t p = 0; p < pages; p++)
-        bits[p / 64] |= 1ULL << (p % 64);
+    for (uint64_t i = 0; i < pages; i++)
+        bits[i / 64] |= 1ULL << (i % 64);
     uint64_t deadline = now_ms() + (uint64_t)o->timeout_s * 1000;
     for (unsigned it = 0;; it++) {
-        uint64_t n = count_bits(bits, words), t0 = now_ms(), b0 = s->bytes_sent;
-        if (send_dirty(s, &vm->mem, bits, err, errlen) < 0 ||
-            mstream_send_iteration_end(s, it, n, err, errlen) < 0 ||
+        uint64_t n = count_bits(bits, words), t0 = now_ms(), b0 = atomic_load(&j->s.bytes_sent);
+        publish(j, "precopy", n);
+        if (send_dirty(j, bits, n, err, errlen) < 0 ||
+            mstream_send_iteration_end(&j->s, it, n, err, errlen) < 0 ||
             dirty_log_take(vm, bits, err, errlen) < 0)
             return -1;
-        uint64_t ms = now_ms() - t0, bytes = s->bytes_sent - b0;
+        /* What the guest wrote must be hashed again; what it left alone
+         * this pass is hashed now, off the pause. */
+        mem_digest_mark_pages(&j->digest, bits);
+        mem_digest_update(&j->digest, &vm->mem, 0, j->digest.nchunks, bits);
+        uint64_t ms = now_ms() - t0, bytes = atomic_load(&j->s.bytes_sent) - b0;
+        uint64_t left = count_bits(bits, words);
+        pthread_mutex_lock(&j->lock);
         /* Bytes a millisecond, of a transfer long enough to tell. */
         if (ms > 0 && bytes > 0)
-            rep->bandwidth = bytes / ms;
-        uint64_t left = count_bits(bits, words);
-        rep->iterations = it + 1;
-        rep->expected_pause_ms = rep->bandwidth ? left * PAGE / rep->bandwidth : 0;
+            p->bandwidth = bytes / ms;
+        p->dirty_rate = left * 1000 / (ms ? ms : 1);
+        p->iterations = it + 1;
+        p->expected_pause_ms = p->bandwidth ? left * PAGE / p->bandwidth : 0;
+        uint64_t expected = p->expected_pause_ms;
+        pthread_mutex_unlock(&j->lock);
+        publish(j, NULL, left);
         log_debug("migration: pass %u sent %" PRIu64 " pages in %" PRIu64 " ms; %" PRIu64
-                  " dirty, an expected pause of %" PRIu64 " ms", it, n, ms, left,
-                  rep->expected_pause_ms);
-        if (vmm_interrupted(m)) {
-            snprintf(err, errlen, "kvmbox is stopping (a signal): the migration is given up");
+                  " dirty, an expected pause of %" PRIu64 " ms", it, n, ms, left, expected);
+        char props[256];
+        snprintf(props, sizeof props, "{\"iteration\":%u,\"pages\":%" PRIu64 ",\"dirty_pages\":%"
+                 PRIu64 ",\"expected_pause_ms\":%" PRIu64 "}", it, n, left, expected);
+        event_emit_props(&j->m->events, "vm", "migration-progress", props);
+        if (cancelled(j)) {
+            snprintf(err, errlen, "cancelled");
             return -1;
         }
-        if (rep->expected_pause_ms <= o->downtime_ms)
+        if (expected <= o->downtime_ms)
             return 0;
         if (it + 1 >= MAX_ITERATIONS || now_ms() >= deadline) {
             if (o->timeout_cancel) {
                 snprintf(err, errlen, "the guest dirties memory faster than it can be sent "
                          "(%" PRIu64 " ms of pause expected after %u passes, %u allowed)",
-                         rep->expected_pause_ms, it + 1, o->downtime_ms);
+                         expected, it + 1, o->downtime_ms);
                 return -1;
             }
             log_warn("migration: switching over with a pause of about %" PRIu64 " ms, above "
-                     "the %u ms asked for", rep->expected_pause_ms, o->downtime_ms);
+                     "the %u ms asked for", expected, o->downtime_ms);
             return 0;
         }
+        converge(j, n, left, it);
     }
 }
 
-/* Paused: the rest of memory, the state, the digest; DIGEST_OK says the
- * destination has it all and checked it. */
-static int stop_and_copy(struct vmm *m, struct migration_stream *s, uint64_t *bits,
-                         char *err, size_t errlen)
+/* Pauses the VM. The terminal's input stops reaching the guest first
+ * (the main thread feeds it under console_lock only while it runs), so
+ * what is buffered is what the state saves. */
+static int pause_vm(struct migration_job *j, char *err, size_t errlen)
 {
-    struct vm *vm = m->vm;
-    if (dirty_log_take(vm, bits, err, errlen) < 0 || send_dirty(s, &vm->mem, bits, err, errlen) < 0)
-        return -1;
-    struct state_writer w;
-    state_writer_init(&w);
-    int r = vmm_save_state(m, &w, err, errlen);
-    if (r == 0)
-        r = mstream_send(s, MSG_STATE, w.buf, w.len, err, errlen);
-    state_writer_free(&w);
-    uint8_t digest[16];
-    migration_mem_digest(&vm->mem, digest);
-    if (r < 0 || mstream_send(s, MSG_DIGEST, digest, sizeof digest, err, errlen) < 0)
-        return -1;
-    return expect(s, MSG_DIGEST_OK, MSG_TIMEOUT_MS * 2, err, errlen);
-}
-
-enum vmm_result vmm_vm_send_migration(struct vmm *m, int fd, const char *config_json,
-                                      size_t config_len, const struct migrate_options *o,
-                                      struct migrate_report *rep, char *err, size_t errlen)
-{
-    memset(rep, 0, sizeof *rep);
-    struct migration_stream s;
-    mstream_init(&s, fd);
-    enum vm_state st;
-    if (vmm_vm_state(m, &st) == VMM_NO_VM || !m->vm || st != VM_STATE_RUNNING) {
-        snprintf(err, errlen, "cannot migrate: the VM is not running");
-        mstream_destroy(&s);
-        return m->cfg ? VMM_REFUSED : VMM_NO_VM;
-    }
-    struct vm *vm = m->vm;
-    size_t words = GUEST_MEM_DIRTY_WORDS(&vm->mem);
-    uint64_t *bits = calloc(words, sizeof *bits);
-    uint64_t start = now_ms();
-    bool logging = false, paused = false;
-    event_emit(&m->events, "vm", "migration-started");
-    int r = -1;
-    if (!bits) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    if (mstream_send_hello(&s, vm->mem.ram_size, 0, err, errlen) < 0 ||
-        mstream_send(&s, MSG_CONFIG, config_json, config_len, err, errlen) < 0 ||
-        send_cpuid(&s, vm, err, errlen) < 0 ||
-        expect(&s, MSG_HELLO_ACK, MSG_TIMEOUT_MS, err, errlen) < 0)
-        goto out;
-    if (dirty_log_start(vm, err, errlen) < 0)
-        goto out;
-    logging = true;
-    if (precopy(m, &s, bits, words, o, rep, err, errlen) < 0)
-        goto out;
-    uint64_t pause_start = now_ms();
     char why[256];
-    if (vm_pause(vm, why, sizeof why) < 0) {
+    pthread_mutex_lock(&j->m->console_lock);
+    int r = vm_pause(j->vm, why, sizeof why);
+    pthread_mutex_unlock(&j->m->console_lock);
+    if (r < 0)
         snprintf(err, errlen, "cannot pause the VM for the switch-over: %s", why);
-        goto out;
-    }
-    paused = true;
-    if (stop_and_copy(m, &s, bits, err, errlen) < 0)
-        goto out;
-    /* The point of no return: once COMPLETE is sent, the destination may
-     * run the VM. Its RUNNING settles it; the connection closing instead
-     * means it is gone (a process that exits closes its end), and the VM
-     * runs here again; silence cannot be told apart from a destination
-     * that runs, so then the VM stays paused here, and says so. */
-    if (mstream_send(&s, MSG_COMPLETE, NULL, 0, err, errlen) < 0)
-        goto out;
-    struct mmsg msg = { .type = 0 };
-    char rerr[256];
-    if (mstream_recv(&s, MSG_TIMEOUT_MS * 2, &msg, rerr, sizeof rerr) < 0 || msg.type != MSG_RUNNING) {
-        bool gone = msg.type != MSG_RUNNING && strstr(rerr, "closed");
-        if (!gone) {
-            snprintf(err, errlen, "no word from the destination after the switch-over (%s): it "
-                     "may be running the VM, so the VM stays paused here; resume it only if "
-                     "the destination does not run it", rerr);
-            paused = false;          /* left paused on purpose */
-            goto out;
-        }
-        snprintf(err, errlen, "the destination closed the connection at the switch-over: the "
-                 "VM runs here again");
-        goto out;
-    }
-    rep->pause_ms = now_ms() - pause_start;
-    rep->total_ms = now_ms() - start;
-    rep->bytes = s.bytes_sent;
-    rep->pages = s.pages_sent;
-    r = 0;
-out:
-    if (logging)
-        dirty_log_stop(vm);
-    if (r < 0 && paused) {
-        char why2[128];
-        if (vm_resume(vm, why2, sizeof why2) < 0)
-            log_error("migration: the VM could not be resumed: %s", why2);
-    }
-    free(bits);
-    if (r < 0) {
-        /* The destination learns why, if it still listens. */
-        char ignored[64];
-        mstream_send_error(&s, ignored, sizeof ignored, "%s", err);
-        event_emit(&m->events, "vm", "migration-failed");
-        mstream_destroy(&s);
-        return VMM_REFUSED;
-    }
-    mstream_destroy(&s);
-    event_emit(&m->events, "vm", "migration-completed");
-    /* The VM lives on the destination now: never here again. */
-    char ignored[64];
-    vmm_vm_delete(m, ignored, sizeof ignored);
-    if (m->base->kernel)
-        vmm_request_exit(m, 0);
-    return VMM_OK;
-}
-
-/* ---- the receiver ---- */
-
-int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, size_t errlen)
-{
-    static const struct cpu_filter none;
-    int kvm = open(m->base->kvm_path, O_RDWR | O_CLOEXEC);
-    if (kvm < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", m->base->kvm_path, strerror(errno));
-        return -1;
-    }
-    char why[256];
-    struct kvm_cpuid2 *host = cpuid_build(kvm, &none, why, sizeof why);
-    close(kvm);
-    if (!host) {
-        snprintf(err, errlen, "%s", why);
-        return -1;
-    }
-    /* Copied: the wire's bytes need not be aligned as the struct is. */
-    struct kvm_cpuid_entry2 *guest = calloc(n ? n : 1, sizeof *guest);
-    int r = -1;
-    if (!guest)
-        snprintf(err, errlen, "out of memory");
-    else {
-        memcpy(guest, entries, n * sizeof *guest);
-        r = cpuid_check_compatible(guest, (unsigned)n, host->entries, host->nent, err, errlen);
-    }
-    free(guest);
-    free(host);
     return r;
 }
 
-enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream *s,
-                                         struct vm_config *cfg, vmm_config_release_fn release,
-                                         char *err, size_t errlen)
+/* Paused: the rest of memory, the state, the digest; DIGEST_OK says the
+ * destination has it all and checked it. The state goes before the
+ * digest, so that the destination computes its own digest (and loads the
+ * state) while this side computes the sender's. A local migration's
+ * memory is the destination's: no pages, no digest. */
+static int stop_and_copy(struct migration_job *j, uint64_t *bits, char *err, size_t errlen)
 {
-    if (m->cfg) {
-        snprintf(err, errlen, "a VM has already been created: a migration arrives in an empty VMM");
-        if (release)
-            release(cfg);
+    struct vm *vm = j->vm;
+    if (!j->local) {
+        if (dirty_log_take(vm, bits, err, errlen) < 0)
+            return -1;
+        mem_digest_mark_pages(&j->digest, bits);
+        if (send_dirty(j, bits, count_bits(bits, GUEST_MEM_DIRTY_WORDS(&vm->mem)), err,
+                       errlen) < 0)
+            return -1;
+    }
+    struct state_writer w;
+    state_writer_init(&w);
+    int r = vmm_save_state(j->m, &w, err, errlen);
+    if (r == 0)
+        r = mstream_send(&j->s, MSG_STATE, w.buf, w.len, err, errlen);
+    state_writer_free(&w);
+    if (r < 0)
+        return -1;
+    if (!j->local) {
+        uint8_t digest[16];
+        mem_digest_final(&j->digest, &vm->mem, digest);
+        if (mstream_send(&j->s, MSG_DIGEST, digest, sizeof digest, err, errlen) < 0)
+            return -1;
+    }
+    return expect(&j->s, MSG_DIGEST_OK, MSG_TIMEOUT_MS * 2, err, errlen);
+}
+
+/* The point of no return: once COMPLETE is sent, the destination may run
+ * the VM. Its RUNNING settles it; the connection closing instead means it
+ * is gone (a process that exits closes its end), and the VM runs here
+ * again; silence cannot be told apart from a destination that runs, so
+ * then the VM stays paused here, and says so. *stay_paused tells the
+ * caller not to resume the VM on failure. */
+static int finish(struct migration_job *j, bool *stay_paused, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&j->lock);
+    bool go = !j->cancelled;
+    j->committed = go;
+    if (go)
+        j->progress.phase = "completing";
+    pthread_mutex_unlock(&j->lock);
+    if (!go) {
+        snprintf(err, errlen, "cancelled");
+        return -1;
+    }
+    if (mstream_send(&j->s, MSG_COMPLETE, NULL, 0, err, errlen) < 0)
+        return -1;
+    struct mmsg msg = { .type = 0 };
+    char rerr[256];
+    if (mstream_recv(&j->s, MSG_TIMEOUT_MS * 2, &msg, rerr, sizeof rerr) == 0 &&
+        msg.type == MSG_RUNNING)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    bool exiting = j->exiting;
+    pthread_mutex_unlock(&j->lock);
+    bool gone = msg.type != MSG_RUNNING && strstr(rerr, "closed");
+    if (exiting || !gone) {
+        snprintf(err, errlen, "no word from the destination after the switch-over (%s): it "
+                 "may be running the VM, so the VM stays paused here; resume it only if "
+                 "the destination does not run it", rerr);
+        *stay_paused = true;
+        return -1;
+    }
+    snprintf(err, errlen, "the destination closed the connection at the switch-over: the "
+             "VM runs here again");
+    return -1;
+}
+
+/* The migration, start to end, on the job's thread. */
+static int migrate(struct migration_job *j, char *err, size_t errlen)
+{
+    struct vm *vm = j->vm;
+    struct migrate_progress *p = &j->progress;
+    size_t words = GUEST_MEM_DIRTY_WORDS(&vm->mem);
+    uint64_t *bits = calloc(words, sizeof *bits);
+    bool logging = false, paused = false, stay_paused = false;
+    int r = -1;
+    if (!bits || (!j->local && mem_digest_init(&j->digest, &vm->mem) < 0)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (mstream_send_hello(&j->s, vm->mem.ram_size, j->local ? MSTREAM_HELLO_LOCAL : 0, err,
+                           errlen) < 0 ||
+        mstream_send(&j->s, MSG_CONFIG, j->config, j->config_len, err, errlen) < 0 ||
+        send_cpuid(&j->s, vm, err, errlen) < 0)
+        goto out;
+    /* Local: the destination builds its VM on this very memory. */
+    if (j->local && mstream_send_fd(&j->s, vm->mem.memfd, vm->mem.ram_size, err, errlen) < 0)
+        goto out;
+    if (expect(&j->s, MSG_HELLO_ACK, MSG_TIMEOUT_MS, err, errlen) < 0)
+        goto out;
+    if (!j->local) {
+        if (dirty_log_start(vm, err, errlen) < 0)
+            goto out;
+        logging = true;
+        if (precopy(j, bits, words, err, errlen) < 0)
+            goto out;
+    }
+    uint64_t pause_start = now_ms();
+    publish(j, "switch-over", 0);
+    if (pause_vm(j, err, errlen) < 0)
+        goto out;
+    paused = true;
+    if (stop_and_copy(j, bits, err, errlen) < 0 || finish(j, &stay_paused, err, errlen) < 0)
+        goto out;
+    pthread_mutex_lock(&j->lock);
+    p->pause_ms = now_ms() - pause_start;
+    pthread_mutex_unlock(&j->lock);
+    r = 0;
+out:
+    atomic_store(&vm->throttle_pct, 0);
+    if (logging)
+        dirty_log_stop(vm);
+    if (r < 0 && paused && !stay_paused) {
+        char why[128];
+        if (vm_resume(vm, why, sizeof why) < 0)
+            log_error("migration: the VM could not be resumed: %s", why);
+    }
+    free(bits);
+    mem_digest_destroy(&j->digest);
+    return r;
+}
+
+static void *job_thread(void *arg)
+{
+    struct migration_job *j = arg;
+    char err[512];
+    int r = migrate(j, err, sizeof err);
+    if (r < 0) {
+        /* The destination learns why, if it still listens. */
+        char ignored[64];
+        mstream_send_error(&j->s, ignored, sizeof ignored, "%s", err);
+    }
+    publish(j, "done", 0);
+    pthread_mutex_lock(&j->lock);
+    if (r == 0)
+        j->progress.status = MIGRATE_COMPLETED;
+    else {
+        j->progress.status = j->cancelled ? MIGRATE_CANCELLED : MIGRATE_FAILED;
+        snprintf(j->progress.error, sizeof j->progress.error, "%s",
+                 j->cancelled ? "the migration was cancelled: the VM runs on here" : err);
+    }
+    pthread_mutex_unlock(&j->lock);
+    atomic_store(&j->done, true);
+    /* The main loop wakes, joins this thread and hands the outcome on. */
+    uint64_t one = 1;
+    if (write(j->m->wake_fd, &one, sizeof one) < 0) {
+        /* an eventfd cannot fill at these counts */
+    }
+    return NULL;
+}
+
+static void job_free(struct migration_job *j)
+{
+    mstream_destroy(&j->s);
+    pthread_mutex_destroy(&j->lock);
+    free(j->config);
+    free(j);
+}
+
+enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s, const char *config_json,
+                                    size_t config_len, const struct migrate_options *o,
+                                    migrate_end_fn on_end, void *ctx, char *err, size_t errlen)
+{
+    enum vm_state st;
+    enum vmm_result res = VMM_REFUSED;
+    if (vmm_vm_state(m, &st) == VMM_NO_VM || !m->vm || st != VM_STATE_RUNNING) {
+        snprintf(err, errlen, "cannot migrate: the VM is not running");
+        mstream_destroy(s);
+        return m->cfg ? VMM_REFUSED : VMM_NO_VM;
+    }
+    if (m->migration) {
+        snprintf(err, errlen, "a migration is in progress already");
+        mstream_destroy(s);
         return VMM_REFUSED;
     }
-    m->cfg = cfg;
-    m->release = release;
-    m->idle_state = VM_STATE_CREATED;
-    event_emit(&m->events, "vm", "receiving");
-    struct vm *vm = calloc(1, sizeof *vm);
-    struct vm_env env = { &m->console_out, &m->events, m->wake_fd };
-    uint8_t *state = NULL;
-    size_t state_len = 0;
-    char why[512];
-    if (!vm) {
+    if (o->local && m->vm->mem.memfd < 0) {
+        snprintf(err, errlen, "local: the guest's memory must be a memfd another process can "
+                 "map (--memory shared=on, or \"shared\": true)");
+        mstream_destroy(s);
+        return VMM_REFUSED;
+    }
+    struct migration_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->config = malloc(config_len ? config_len : 1))) {
         snprintf(err, errlen, "out of memory");
-        goto fail_config;
+        free(j);
+        mstream_destroy(s);
+        return VMM_REFUSED;
     }
-    log_clear_last_error();
-    if (vm_create_for_restore(vm, cfg, &env, NULL) < 0) {
-        snprintf(err, errlen, "cannot build the VM: %s",
-                 *log_last_error() ? log_last_error() : "see the VMM's log");
-        vm_destroy(vm);
-        free(vm);
-        goto fail_config;
+    memcpy(j->config, config_json, config_len);
+    j->config_len = config_len;
+    j->m = m;
+    j->vm = m->vm;
+    j->o = *o;
+    j->local = o->local;
+    j->on_end = on_end;
+    j->ctx = ctx;
+    j->start_ms = now_ms();
+    j->s = *s;
+    pthread_mutex_init(&j->lock, NULL);
+    j->progress = (struct migrate_progress){
+        .status = MIGRATE_RUNNING, .phase = "starting",
+        .ram_pages = m->vm->mem.ram_size / PAGE, .local = o->local,
+    };
+    event_emit(&m->events, "vm", "migration-started");
+    int e = pthread_create(&j->thread, NULL, job_thread, j);
+    if (e) {
+        snprintf(err, errlen, "cannot start the migration's thread: %s", strerror(e));
+        event_emit(&m->events, "vm", "migration-failed");
+        job_free(j);
+        return res;
     }
-    m->vm = vm;
-    for (;;) {
-        struct mmsg msg;
-        if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, why, sizeof why) < 0) {
-            snprintf(err, errlen, "the migration stream broke: %s", why);
-            goto fail;
-        }
-        switch (msg.type) {
-        case MSG_PAGES:
-            if (mstream_apply_pages(&msg, &vm->mem, why, sizeof why) < 0) {
-                snprintf(err, errlen, "%s", why);
-                goto refuse;
-            }
-            break;
-        case MSG_ITERATION_END:
-            if (vmm_interrupted(m)) {
-                snprintf(err, errlen, "kvmbox is stopping (a signal): the migration is refused");
-                goto refuse;
-            }
-            log_debug("migration: pass %u, %" PRIu64 " pages", msg.u.iteration_end.iteration,
-                      msg.u.iteration_end.pages);
-            break;
-        case MSG_STATE:
-            free(state);
-            if (!(state = malloc(msg.len ? msg.len : 1))) {
-                snprintf(err, errlen, "out of memory for the state");
-                goto refuse;
-            }
-            memcpy(state, msg.payload, msg.len);
-            state_len = msg.len;
-            break;
-        case MSG_DIGEST: {
-            uint8_t mine[16];
-            migration_mem_digest(&vm->mem, mine);
-            if (memcmp(mine, msg.u.digest, sizeof mine)) {
-                snprintf(err, errlen, "guest memory arrived different from what was sent "
-                         "(the digests differ): refused");
-                goto refuse;
-            }
-            if (!state) {
-                snprintf(err, errlen, "the sender's digest came before its state");
-                goto refuse;
-            }
-            if (vmm_load_state(m, vm, state, state_len, why, sizeof why) < 0 ||
-                vm_start_paused(vm, why, sizeof why) < 0) {
-                snprintf(err, errlen, "cannot load the VM's state: %s", why);
-                goto refuse;
-            }
-            if (mstream_send(s, MSG_DIGEST_OK, NULL, 0, why, sizeof why) < 0) {
-                snprintf(err, errlen, "%s", why);
-                goto fail;
-            }
-            break;
-        }
-        case MSG_COMPLETE:
-            if (vm_get_state(vm) != VM_STATE_PAUSED) {
-                snprintf(err, errlen, "the sender completed before the state arrived");
-                goto refuse;
-            }
-            if (vm_resume(vm, why, sizeof why) < 0) {
-                snprintf(err, errlen, "cannot run the VM: %s", why);
-                goto fail;
-            }
-            if (mstream_send(s, MSG_RUNNING, NULL, 0, why, sizeof why) < 0)
-                log_warn("migration: the VM runs here, but the sender could not be told: %s", why);
-            free(state);
-            event_emit(&m->events, "vm", "received");
-            return VMM_OK;
-        case MSG_ERROR:
-            snprintf(err, errlen, "the sender gave up: %s", msg.u.text);
-            goto fail;
-        case MSG_CANCEL:
-            snprintf(err, errlen, "the sender cancelled the migration");
-            goto fail;
-        default:
-            snprintf(err, errlen, "unexpected %s in the migration stream",
-                     mstream_type_name(msg.type));
-            goto refuse;
-        }
+    pthread_setname_np(j->thread, "migration");
+    m->migration = j;
+    return VMM_OK;
+}
+
+enum vmm_result vmm_migration_progress(struct vmm *m, struct migrate_progress *out)
+{
+    struct migration_job *j = m->migration;
+    if (!j) {
+        *out = m->last_migration;
+        return out->status == MIGRATE_NONE ? VMM_NO_VM : VMM_OK;
     }
-refuse:
-    mstream_send_error(s, why, sizeof why, "%s", err);
-fail:
-    free(state);
-    {
+    pthread_mutex_lock(&j->lock);
+    *out = j->progress;
+    out->elapsed_ms = now_ms() - j->start_ms;
+    pthread_mutex_unlock(&j->lock);
+    return VMM_OK;
+}
+
+/* Asks the job to stop: its connection is shut down, so that a send or
+ * receive in progress ends at once. Refused once COMPLETE went out,
+ * unless the VMM exits (then the VM stays paused here, whatever the
+ * destination does). Returns false when refused. */
+static bool job_cancel(struct migration_job *j, bool exiting)
+{
+    pthread_mutex_lock(&j->lock);
+    bool ok = !j->committed || exiting;
+    if (ok) {
+        j->cancelled = true;
+        j->exiting = j->exiting || exiting;
+        shutdown(j->s.fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return ok;
+}
+
+enum vmm_result vmm_migration_cancel(struct vmm *m, char *err, size_t errlen)
+{
+    if (!m->migration || atomic_load(&m->migration->done)) {
+        snprintf(err, errlen, "no migration is in progress");
+        return VMM_REFUSED;
+    }
+    if (!job_cancel(m->migration, false)) {
+        snprintf(err, errlen, "too late to cancel: the destination may be running the VM");
+        return VMM_REFUSED;
+    }
+    log_debug("migration: cancelled");
+    return VMM_OK;
+}
+
+void vmm_migration_reap(struct vmm *m, bool exiting)
+{
+    struct migration_job *j = m->migration;
+    if (!j || (!exiting && !atomic_load(&j->done)))
+        return;
+    if (exiting)
+        job_cancel(j, true);
+    pthread_join(j->thread, NULL);
+    m->migration = NULL;
+    struct migrate_progress out = j->progress;
+    out.elapsed_ms = now_ms() - j->start_ms;
+    m->last_migration = out;
+    bool ok = out.status == MIGRATE_COMPLETED;
+    if (ok) {
+        log_debug("migration: done in %" PRIu64 " ms, a pause of %" PRIu64 " ms, %" PRIu64
+                 " bytes sent in %u passes", out.elapsed_ms, out.pause_ms, out.bytes,
+                 out.iterations);
+        char props[256];
+        snprintf(props, sizeof props, "{\"total_ms\":%" PRIu64 ",\"pause_ms\":%" PRIu64
+                 ",\"bytes\":%" PRIu64 "}", out.elapsed_ms, out.pause_ms, out.bytes);
+        event_emit_props(&m->events, "vm", "migration-completed", props);
+        /* The VM lives on the destination now: never here again. */
         char ignored[64];
         vmm_vm_delete(m, ignored, sizeof ignored);
+    } else {
+        log_error("migration failed: %s", out.error);
+        event_emit(&m->events, "vm", "migration-failed");
     }
-    event_emit(&m->events, "vm", "receive-failed");
-    return VMM_REFUSED;
-fail_config:
-    m->cfg = NULL;
-    m->release = NULL;
-    if (release)
-        release(cfg);
-    return VMM_REFUSED;
+    migrate_end_fn on_end = j->on_end;
+    void *ctx = j->ctx;
+    job_free(j);
+    bool vmm_exits = ok && m->base->kernel;
+    if (on_end)
+        on_end(ctx, &out, vmm_exits);
+    else if (vmm_exits)
+        vmm_request_exit(m, 0);
 }

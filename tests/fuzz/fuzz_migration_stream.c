@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_accepted(&m, buf, used);
         if (m.type == MSG_PAGES) {
             err[0] = '\0';
-            int r = mstream_apply_pages(&m, &mem, err, sizeof err);
+            int r = mstream_apply_pages(&m, &mem, NULL, err, sizeof err);
             bool inside = m.u.pages.offset <= MEM_SIZE &&
                           m.u.pages.npages <= (MEM_SIZE - m.u.pages.offset) / MSTREAM_PAGE;
             if ((r == 0) != inside || (r < 0 && !err[0]))

@@ -22,10 +22,15 @@ NAMES=("migration: tcp: the pattern guest moved mid-run finishes on the destinat
        "migration: after failed attempts, a second attempt from the same source succeeds"
        "migration: receive-migration into a kvmbox that has a VM: 500"
        "migration: send-migration from an empty kvmbox: 404"
-       "migration: bad send bodies get 400 (no destination_url, local=true, a bad timeout_strategy); bad receive bodies too"
+       "migration: bad send bodies get 400 (no destination_url, local=true over tcp:, a bad timeout_strategy); bad receive bodies too"
        "migration: events: the source has migration-started, migration-completed; the destination receiving, received"
        "migration: events: a failed migration has migration-failed on the source, receive-failed on the destination"
-       "migration: across two network namespaces joined by a 100mbit veth: the pattern guest finishes on the destination")
+       "migration: across two network namespaces joined by a 100mbit veth: the pattern guest finishes on the destination"
+       "migration: tls_dir on both sides: the counting guest moved over TLS counts on to the same checksum; a sender without TLS and one whose certificate another CA signed are refused, saying why"
+       "migration: local (unix:, local=on, shared=on memory): the memfd is handed over, the counting guest counts on to the same checksum; ctl reports the memory handed over, not copied"
+       "migration: local=on for a VM whose memory is not shared: 500 naming shared=on; the VM runs on"
+       "migration: while it runs (a destination that never answers): vm.migration-progress says running, vm.pause is refused, vm.cancel-migration stops it: the send answers 500, progress says cancelled, the VM runs on and finishes"
+       "migration: auto-converge: a guest dirtying faster than a 20mbit veth carries is slowed down (migration-throttled) and moved; every round verified once")
 api_tests_need_curl
 
 MIB=1048576
@@ -68,12 +73,12 @@ wait_for() { for _ in $(seq 1500); do grep -Eq -- "$2" "$1" 2>/dev/null && retur
 sock() { S=$TMP/$1.sock; }
 events_of() { sed -E 's/.*"event":"([a-z-]+)".*/\1/' "$1" | tr '\n' ' '; }
 
-# receive NAME URL: NAME's vm.receive-migration in the background (it
+# receive NAME URL [MORE-JSON]: NAME's vm.receive-migration in the background (it
 # answers only when the VM arrived or the attempt failed); wait_listen
 # waits until it listens. The answer: received NAME -> $rcode, $rbody.
 receive() {
     curl -s --max-time 60 --unix-socket "$TMP/$1.sock" -X PUT -w '\n%{http_code}' \
-        -d "{\"receiver_url\":\"$2\"}" http://localhost/api/v1/vm.receive-migration \
+        -d "{\"receiver_url\":\"$2\"${3:+,$3}}" http://localhost/api/v1/vm.receive-migration \
         > "$TMP/$1.recv" 2>/dev/null &
     printf -v "recv_$1" %s $!
     wait_listen "$2"
@@ -352,7 +357,7 @@ for b in '{}' '{"destination_url":"tcp:127.0.0.1:1","local":true}' \
     '{"destination_url":5}' '{"destination_url":"tcp:127.0.0.1:1","downtime_ms":-1}' 'not json'; do
     api PUT vm.send-migration "$b"
     [ "$code" = 400 ] || bad="$bad send:$b->$code"
-    [[ $b == *local* ]] && ! grep -q "not there yet" <<< "$body" && bad="$bad local:$body"
+    [[ $b == *local* ]] && ! grep -q "must be unix:" <<< "$body" && bad="$bad local:$body"
 done
 sock e7
 for b in '{}' '{"receiver_url":"ftp:x"}' '{"receiver_url":"tcp:nohost"}' 'not json'; do
@@ -365,16 +370,83 @@ finish s7
 check "${NAMES[12]}" eval '[ -z "$bad" ] || { echo "#  $bad"; false; }'
 kill "$(kvmbox_pid e7)"; finish e7
 
+# ---- 7: local migration (live upgrade), progress and cancel ----
+start s9 --memory size=256M,shared=on --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test count_to=300000"
+start d9
+receive d9 "unix:$TMP/mig9.sock"
+wait_for "$TMP/s9.out" "count_to: 60000[[:space:]]*$"
+"$KVMBOX" ctl --api-socket "$TMP/s9.sock" send-migration "destination_url=unix:$TMP/mig9.sock,local=on" \
+    > "$TMP/ctl9.out" 2> "$TMP/ctl9.err"
+ctl_rc=$?
+received d9
+finish s9; src_rc=$rc
+finish d9
+first=$(tr -d '\r' < "$TMP/d9.out" | sed -nE 's/^count_to: ([0-9]+)$/\1/p' | head -n1)
+check "${NAMES[17]}" eval '[ "$ctl_rc" = 0 ] && [ "$rcode" = 204 ] && [ "$src_rc" = 0 ] && [ "$rc" = 33 ] &&
+    [ "${first:-0}" -gt 60000 ] && grep -q "$DONE" "$TMP/d9.out" && moved "$TMP/d9.out" &&
+    grep -q "memory handed over, not copied" "$TMP/ctl9.out" ||
+    { echo "#   ctl $ctl_rc $(cat "$TMP/ctl9.out" "$TMP/ctl9.err"); receive $rcode $rbody"; false; }'
+sed 's/^/# /' "$TMP/ctl9.out"
+
+# A destination that takes connections and never answers: a local=on
+# migration of ordinary memory is refused before it; a plain one waits
+# for the destination's HELLO_ACK until cancelled.
+python3 -c '
+import socket, sys, threading
+ls = socket.socket(socket.AF_UNIX); ls.bind(sys.argv[1]); ls.listen(4)
+print("listening", flush=True)
+def drain(c):
+    while c.recv(65536): pass
+while True:
+    c, _ = ls.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
+' "$TMP/silent.sock" > "$TMP/silent.out" 2>&1 &
+silent_pid=$!
+wait_for "$TMP/silent.out" listening
+start s10 --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test count_to=300000"
+wait_for "$TMP/s10.out" "count_to: 30000[[:space:]]*$"
+send s10 "unix:$TMP/silent.sock" '"local":true'
+scode=$code sbody=$body
+api GET vm.info
+check "${NAMES[18]}" eval '[ "$scode" = 500 ] && grep -q "shared=on" <<< "$sbody" && grep -q Running <<< "$body" ||
+    { echo "#   send $scode $sbody"; false; }' 2>/dev/null
+curl -s --max-time 60 --unix-socket "$TMP/s10.sock" -X PUT -w '\n%{http_code}' \
+    -d "{\"destination_url\":\"unix:$TMP/silent.sock\"}" http://localhost/api/v1/vm.send-migration \
+    > "$TMP/s10.send" 2>/dev/null &
+send_pid=$!
+for _ in $(seq 250); do
+    api GET vm.migration-progress
+    grep -q '"status":"running"' <<< "$body" && break
+    sleep 0.02
+done
+progress=$body
+api PUT vm.pause; pause_code=$code pause_body=$body
+api PUT vm.cancel-migration; cancel_code=$code
+wait $send_pid
+scode=$(tail -n1 "$TMP/s10.send") sbody=$(sed '$d' "$TMP/s10.send")
+api GET vm.migration-progress; after=$body
+api PUT vm.cancel-migration; again=$code
+finish s10
+kill $silent_pid 2>/dev/null
+check "${NAMES[19]}" eval '[[ $progress == *\"status\":\"running\"* ]] && [ "$pause_code" = 500 ] &&
+    grep -q "migration is in progress" <<< "$pause_body" && [ "$cancel_code" = 204 ] &&
+    [ "$scode" = 500 ] && grep -q cancelled <<< "$sbody" && [[ $after == *\"status\":\"cancelled\"* ]] &&
+    [ "$again" = 500 ] && [ "$rc" = 33 ] && grep -q "$DONE" "$TMP/s10.out" ||
+    { echo "#   progress $progress; pause $pause_code $pause_body; cancel $cancel_code; send $scode $sbody";
+      echo "#   after $after; cancel again $again; source status $rc"; false; }'
+echo "# while it ran: $progress"
+
 # ---- 8: two network namespaces, a rate-limited veth ----
 ns=kvmbox-mig-$$
 if ! command -v ip > /dev/null || ! command -v tc > /dev/null || ! ip netns add "$ns-a" 2>/dev/null; then
     skip "${NAMES[15]}" "no ip netns or tc here"
+    skip "${NAMES[20]}" "no ip netns or tc here"
 elif ! { ip netns add "$ns-b" && ip link add "v$$a" netns "$ns-a" type veth peer name "v$$b" netns "$ns-b" &&
         ip -n "$ns-a" addr add 10.99.0.1/24 dev "v$$a" && ip -n "$ns-b" addr add 10.99.0.2/24 dev "v$$b" &&
         ip -n "$ns-a" link set "v$$a" up && ip -n "$ns-b" link set "v$$b" up &&
         ip -n "$ns-a" link set lo up && ip -n "$ns-b" link set lo up &&
         tc -n "$ns-a" qdisc add dev "v$$a" root tbf rate 100mbit burst 256kb latency 50ms; } 2>"$TMP/ns.err"; then
     skip "${NAMES[15]}" "cannot set up the namespaces: $(head -n1 "$TMP/ns.err")"
+    skip "${NAMES[20]}" "cannot set up the namespaces"
 else
     pattern 25
     WRAP=(ip netns exec "$ns-a")
@@ -391,7 +463,72 @@ else
     finish d8
     check "${NAMES[15]}" eval '[ "$scode" = 204 ] && [ "$rcode" = 204 ] && [ "$src_rc" = 0 ] && [ "$rc" = 33 ] &&
         rounds_once 25 "$TMP/s8.out" "$TMP/d8.out" || { echo "#   send $scode $sbody; receive $rcode $rbody"; false; }'
+
+    # Auto-converge: the pattern guest rewrites 4 MiB every ~0.2 s, far
+    # more than 20 Mbit/s carries; with a 50 ms pause allowed the
+    # migration converges only once the vCPUs are slowed down.
+    next_port
+    tc -n "$ns-a" qdisc change dev "v$$a" root tbf rate 20mbit burst 64kb latency 50ms
+    pattern 80
+    WRAP=(ip netns exec "$ns-a")
+    start s11 "${PAT[@]}"
+    WRAP=(ip netns exec "$ns-b")
+    start d11
+    receive d11 "tcp:10.99.0.2:$PORT"
+    WRAP=()
+    wait_for "$TMP/s11.out" "pattern: round 1[[:space:]]*$"
+    send s11 "tcp:10.99.0.2:$PORT" '"downtime_ms":50'
+    scode=$code sbody=$body
+    received d11
+    finish s11; src_rc=$rc
+    finish d11
+    throttled=$(grep -o '"throttle_pct":[0-9]*' "$TMP/s11.ev" | tail -n1)
+    check "${NAMES[20]}" eval '[ "$scode" = 204 ] && [ "$rcode" = 204 ] && [ "$src_rc" = 0 ] && [ "$rc" = 33 ] &&
+        [ -n "$throttled" ] && rounds_once 80 "$TMP/s11.out" "$TMP/d11.out" ||
+        { echo "#   send $scode $sbody; receive $rcode $rbody; $throttled"; false; }'
+    echo "# auto-converge: the last step $throttled; rounds at the source $(grep -c "^pattern: round" "$TMP/s11.out")"
 fi
 ip netns del "$ns-a" 2>/dev/null
 ip netns del "$ns-b" 2>/dev/null
+
+# ---- 9: tls_dir (certificates from tests/support/make_tls_certs.sh) ----
+mkdir -p "$TMP/tls"
+if ! command -v openssl > /dev/null || ! sh "$(dirname "$0")/../support/make_tls_certs.sh" "$TMP/tls"; then
+    skip "${NAMES[16]}" "no openssl to make certificates"
+else
+    next_port
+    url="tcp:127.0.0.1:$PORT" good="\"tls_dir\":\"$TMP/tls/good\""
+    start s9 --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test count_to=300000"
+    start d9
+    wait_for "$TMP/s9.out" "count_to: 30000[[:space:]]*$"
+    # A sender without tls_dir, then one with a certificate from CA 2.
+    receive d9 "$url" "$good"
+    send s9 "$url"
+    plain="$code $body"
+    received d9
+    plain_r="$rcode $rbody"
+    receive d9 "$url" "$good"
+    send s9 "$url" "\"tls_dir\":\"$TMP/tls/rogue\""
+    rogue="$code $body"
+    received d9
+    rogue_r="$rcode $rbody"
+    # Then both with the good files; the receiver through kvmbox ctl.
+    "$KVMBOX" ctl --api-socket "$TMP/d9.sock" receive-migration "receiver_url=$url,tls_dir=$TMP/tls/good" \
+        > "$TMP/d9.ctl" 2>&1 &
+    ctl_pid=$!
+    wait_listen "$url"
+    wait_for "$TMP/s9.out" "count_to: 60000[[:space:]]*$"
+    send s9 "$url" "$good"
+    scode=$code sbody=$body
+    wait "$ctl_pid"; ctl_rc=$?
+    finish s9; src_rc=$rc
+    finish d9
+    echo "# tls: a plaintext sender: $plain / the receiver: $plain_r"
+    echo "# tls: a sender with CA 2's certificate: $rogue / the receiver: $rogue_r"
+    check "${NAMES[16]}" eval '[[ $plain == 500*"requires TLS"* && $plain_r == 500*"does not use TLS"* ]] &&
+        [[ $rogue == 500*"refused this side'"'"'s certificate"* && $rogue_r == 500*"not trusted"*"issuer is unknown"* ]] &&
+        [ "$scode" = 204 ] && [ "$ctl_rc" = 0 ] && [ "$src_rc" = 0 ] && [ "$rc" = 33 ] &&
+        grep -q "$DONE" "$TMP/d9.out" && moved "$TMP/d9.out" && grep -Eq "$PASS" "$TMP/d9.out" ||
+        { echo "#   send $scode $sbody; ctl $ctl_rc: $(cat "$TMP/d9.ctl")"; false; }'
+fi
 exit 0

@@ -2,6 +2,7 @@
  * page runs (zero and not) applied into a second guest memory, the
  * memory digest, and every way a stream can be wrong (bounds, checksum,
  * magic, truncation, a stalled peer, stray fds), URLs and their sockets. */
+#include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
 #include "migration/migration_url.h"
 
@@ -192,7 +193,7 @@ static unsigned receive_into(struct migration_stream *s, struct guest_mem *mem,
             return n;
         assert_int_equal(m.type, MSG_PAGES);
         assert_true(m.u.pages.zero || m.u.pages.npages <= MSTREAM_RUN_MAX_PAGES);
-        if (mstream_apply_pages(&m, mem, err, sizeof err) < 0)
+        if (mstream_apply_pages(&m, mem, NULL, err, sizeof err) < 0)
             fail_msg("apply: %s", err);
         n++;
         *zero_msgs += m.u.pages.zero;
@@ -214,8 +215,8 @@ static void pages_copy_and_digest(void **state)
     memset(dst.host + 12 * MIB, 0xaa, PAGE);
 
     uint8_t d1[16], d2[16];
-    migration_mem_digest(&src, d1);
-    migration_mem_digest(&dst, d2);
+    assert_int_equal(mem_digest_all(&src, d1), 0);
+    assert_int_equal(mem_digest_all(&dst, d2), 0);
     assert_memory_not_equal(d1, d2, 16);
 
     struct pair p;
@@ -234,25 +235,30 @@ static void pages_copy_and_digest(void **state)
     assert_int_equal(p.a.pages_sent, 5 * MIB / PAGE + 1);
     assert_int_equal(p.a.zero_pages_sent, 16 * MIB / PAGE - (5 * MIB / PAGE + 1));
     assert_memory_equal(src.host, dst.host, 16 * MIB);
-    migration_mem_digest(&dst, d2);
+    mem_digest_all(&dst, d2);
     assert_memory_equal(d1, d2, 16);
 
-    /* The chunked form is the documented one. */
-    uint64_t n = 16 * MIB / MIGRATION_DIGEST_CHUNK;
+    /* The documented form: XXH3-128 over each chunk's XXH3-128. */
+    uint64_t n = 16 * MIB / MEM_DIGEST_CHUNK;
     uint8_t (*chunks)[16] = calloc(n, 16);
-    for (uint64_t i = 0; i < n; i++)
-        migration_chunk_digest(&dst, i, chunks[i]);
-    migration_digest_combine((const uint8_t (*)[16])chunks, n, d2);
-    assert_memory_equal(d1, d2, 16);
+    for (uint64_t i = 0; i < n; i++) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits(dst.host + i * MEM_DIGEST_CHUNK,
+                                                  MEM_DIGEST_CHUNK));
+        memcpy(chunks[i], c.digest, 16);
+    }
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(chunks, n * 16));
+    assert_memory_equal(d1, c.digest, 16);
     free(chunks);
 
     /* One flipped byte anywhere changes it; so does one in a zero page. */
     dst.host[9 * MIB + 77] ^= 1;
-    migration_mem_digest(&dst, d2);
+    mem_digest_all(&dst, d2);
     assert_memory_not_equal(d1, d2, 16);
     dst.host[9 * MIB + 77] ^= 1;
     dst.host[3 * MIB] ^= 0x80;
-    migration_mem_digest(&dst, d2);
+    mem_digest_all(&dst, d2);
     assert_memory_not_equal(d1, d2, 16);
 
     pair_close(&p);
@@ -346,7 +352,7 @@ static void apply_bounds(void **state)
                          cases[i].zero ? 16 : 16 + 4096ULL * (cases[i].npages == 1), true);
         int r = mstream_parse(buf, n, &m, &used, err, sizeof err);
         if (r == 0)
-            r = mstream_apply_pages(&m, &mem, err, sizeof err);
+            r = mstream_apply_pages(&m, &mem, NULL, err, sizeof err);
         if (cases[i].ok) {
             assert_int_equal(r, 0);
         } else {
@@ -365,7 +371,7 @@ static void apply_bounds(void **state)
     /* A non-PAGES message is not applied. */
     assert_int_equal(mstream_parse(buf, frame(buf, MSG_CANCEL, 0, NULL, 0, true), &m, &used, err,
                                    sizeof err), 0);
-    expect_err(mstream_apply_pages(&m, &mem, err, sizeof err), err, "expected PAGES");
+    expect_err(mstream_apply_pages(&m, &mem, NULL, err, sizeof err), err, "expected PAGES");
     guest_mem_destroy(&mem);
 }
 
