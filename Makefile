@@ -140,6 +140,13 @@ $(BUILD)/bench/startup $(BUILD)/bench/api: $(BUILD)/bench/%: bench/%.c bench/foo
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $< bench/footprint.c
 
+# Those that drive whole VMMs share their processes and control connections
+# (bench/vmm_proc.c).
+$(BUILD)/bench/snapshot $(BUILD)/bench/migrate: $(BUILD)/bench/%: bench/%.c bench/vmm_proc.c \
+    bench/vmm_proc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $< bench/vmm_proc.c
+
 # The virtio-blk harness links the VMM's objects and the test-side driver.
 $(BUILD)/bench/blk_harness: bench/blk_harness.c $(LIB_OBJS) $(SUPPORT_OBJS)
 	@mkdir -p $(dir $@)
@@ -182,6 +189,25 @@ $(GUEST_BUILD)/mem-dirty-%.elf: bench/mem_dirty.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -DTOUCH_MIB=$* -c -o $(GUEST_BUILD)/mem_dirty-$*.o $<
 	$(CC) $(GUEST_LDFLAGS) -Wl,-e,mem_dirty_entry -o $@ $(GUEST_BUILD)/mem_dirty-$*.o
+
+# Live migration next to QEMU's, the same guest and dirty rate (bench/migrate.c):
+# the pause the guest sees, each VMM's downtime, total time, bytes sent; an
+# idle guest and one rewriting MIGRATE_BUSY_MIB round and round, over
+# loopback TCP, a rate-limited veth between network namespaces (as root) and
+# kvmbox's local migration. BENCH_QUICK=1: the 128 MiB guests only.
+MIGRATE_RUNS := 3
+MIGRATE_BUSY_MIB := 4
+MIGRATE_RAM_MIB := $(if $(filter 1,$(BENCH_QUICK)),128,128 2048)
+bench-migrate: all $(BUILD)/bench/migrate $(GUEST_BUILD)/mem-dirty-8.elf \
+    $(GUEST_BUILD)/mem-rewrite-$(MIGRATE_BUSY_MIB).elf
+	$(BUILD)/bench/migrate $(BUILD)/kvmbox $(MIGRATE_RUNS) $(GUEST_BUILD) \
+	    $(foreach r,$(MIGRATE_RAM_MIB),$(r):0 $(r):$(MIGRATE_BUSY_MIB))
+
+# The migration benchmark's busy guest: 8 MiB filled, then M MiB rewritten.
+$(GUEST_BUILD)/mem-rewrite-%.elf: bench/mem_dirty.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -DTOUCH_MIB=8 -DREWRITE_MIB=$* -c -o $(GUEST_BUILD)/mem_rewrite-$*.o $<
+	$(CC) $(GUEST_LDFLAGS) -Wl,-e,mem_dirty_entry -o $@ $(GUEST_BUILD)/mem_rewrite-$*.o
 
 # SMP bring-up time and RSS per vCPU, kvmbox next to QEMU.
 bench-smp: all guests

@@ -30,351 +30,34 @@
  * the first snapshot (whose pages are in the host's page cache for both
  * VMMs: this measures the VMMs, not the disk). Medians throughout.
  *
- * Every process this program starts is killed on every way out (and dies
- * with it anyway, PR_SET_PDEATHSIG); SIGINT, SIGTERM and SIGHUP end the
- * run as a failure does, removing the working directory. */
+ * The VMM processes, the working directory and the control connections
+ * are bench/vmm_proc.c's (shared with bench/migrate). */
 #define _GNU_SOURCE
+#include "vmm_proc.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define QEMU "/usr/bin/qemu-system-x86_64"
-#define CALL_TIMEOUT_MS 120000    /* a snapshot of GiBs to a slow disk */
 #define RESTORE_TIMEOUT_MS 60000
 #define HEARTBEAT 'h'
 #define MAX_RUNS 16
 #define FEW_KIB 64                /* "a few KiB" over the touched memory */
-
-/* ---- processes, and the one piece of state the signal handler needs */
-
-/* The children alive now: at most a source VM and a restored one. */
-static volatile pid_t live[2];
-static volatile sig_atomic_t interrupted;
-static char workdir[256];     /* bounded, so paths under it always fit */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
-        if (live[i] > 0)
-            kill(live[i], SIGKILL);
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
     remove(path);
     return 0;
-}
-
-/* Kills what is left and removes the working directory. */
-static void cleanup(void)
-{
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
-        if (live[i] > 0) {
-            kill(live[i], SIGKILL);
-            waitpid(live[i], NULL, 0);
-            live[i] = 0;
-        }
-    if (workdir[0])
-        nftw(workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench/snapshot: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);    /* cleanup() runs from atexit */
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Waits until fd is ready for `events`; -1 at the deadline (ms) or when a
- * signal asked this program to stop. */
-static int wait_fd(int fd, short events, double deadline)
-{
-    for (;;) {
-        if (interrupted)
-            fail("interrupted");
-        double left = deadline - now_ms();
-        if (left <= 0)
-            return -1;
-        struct pollfd p = { .fd = fd, .events = events };
-        int n = poll(&p, 1, (int)left + 1);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-struct child {
-    const char *name;
-    pid_t pid;
-    int out;       /* its stdout, a pipe */
-    int err;       /* its stderr, a memfd shown when something fails */
-    double t0;     /* when it was forked (ms) */
-};
-
-/* Starts argv with stdout on a pipe, stderr in a memfd and, if pass_fd is
- * not -1, that descriptor as fd 3. */
-static void child_start(struct child *c, const char *name, char *const argv[], int pass_fd)
-{
-    int p[2];
-    c->name = name;
-    if (pipe2(p, O_CLOEXEC) < 0 || (c->err = memfd_create("stderr", MFD_CLOEXEC)) < 0)
-        fail("pipe/memfd: %s", strerror(errno));
-    c->out = p[0];
-    pid_t parent = getpid();
-    c->t0 = now_ms();
-    c->pid = fork();
-    if (c->pid < 0)
-        fail("fork: %s", strerror(errno));
-    if (c->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int null = open("/dev/null", O_RDONLY);
-        /* dup2 clears close-on-exec, but not when it is already fd 3. */
-        if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(c->err, 2) < 0 ||
-            (pass_fd >= 0 && (pass_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(pass_fd, 3)) < 0))
-            _exit(127);
-        execv(argv[0], argv);
-        dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(p[1]);
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
-        if (live[i] <= 0) {
-            live[i] = c->pid;
-            break;
-        }
-}
-
-static void child_stop(struct child *c)
-{
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, NULL, 0);
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
-        if (live[i] == c->pid)
-            live[i] = 0;
-    close(c->out);
-    close(c->err);
-}
-
-/* Fails, showing the end of the child's stderr. */
-static void __attribute__((noreturn, format(printf, 2, 3))) child_fail(struct child *c,
-                                                                       const char *fmt, ...)
-{
-    char what[256], tail[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    off_t size = lseek(c->err, 0, SEEK_END);
-    off_t from = size > (off_t)sizeof tail - 1 ? size - (off_t)sizeof tail + 1 : 0;
-    ssize_t n = pread(c->err, tail, sizeof tail - 1, from);
-    tail[n > 0 ? n : 0] = '\0';
-    fail("%s: %s%s%s", c->name, what, n > 0 ? "; its stderr:\n" : "", tail);
-}
-
-/* Reads the child's output until byte `want` (ms since its fork). A 'K'
- * on the way, with `no_boot`, means the guest booted afresh: a restore
- * that did not restore. */
-static double child_wait_byte(struct child *c, char want, double timeout_ms, bool no_boot)
-{
-    double deadline = now_ms() + timeout_ms;
-    char buf[4096];
-    for (;;) {
-        if (wait_fd(c->out, POLLIN, deadline) < 0)
-            child_fail(c, "no '%c' from the guest within %.0f s", want, timeout_ms / 1e3);
-        ssize_t n = read(c->out, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            child_fail(c, "it exited before the guest wrote '%c'", want);
-        double t = now_ms() - c->t0;
-        if (no_boot && memchr(buf, 'K', (size_t)n))
-            child_fail(c, "the guest booted afresh instead of going on where it was");
-        if (memchr(buf, want, (size_t)n))
-            return t;
-    }
-}
-
-/* Throws away what the guest wrote so far, so a full pipe never holds up
- * the VMM. */
-static void child_drain(struct child *c)
-{
-    char buf[65536];
-    struct pollfd p = { .fd = c->out, .events = POLLIN };
-    while (poll(&p, 1, 0) == 1 && read(c->out, buf, sizeof buf) > 0)
-        ;
-}
-
-/* ---- a connection to a VMM's control socket: HTTP (kvmbox) or QMP */
-
-struct conn {
-    int fd;
-    size_t len;
-    char buf[8192];
-};
-
-/* Sends msg, with fd attached (SCM_RIGHTS) unless it is -1. */
-static void conn_send(struct conn *c, const char *msg, int fd)
-{
-    size_t len = strlen(msg);
-    while (len) {
-        if (wait_fd(c->fd, POLLOUT, now_ms() + CALL_TIMEOUT_MS) < 0)
-            fail("sending a request: timed out");
-        struct iovec iov = { (void *)msg, len };
-        char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
-        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (fd >= 0) {
-            m.msg_control = ctl;
-            m.msg_controllen = sizeof ctl;
-            struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-            h->cmsg_level = SOL_SOCKET;
-            h->cmsg_type = SCM_RIGHTS;
-            h->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(h), &fd, sizeof fd);
-        }
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n <= 0)
-            fail("sending a request: %s", strerror(errno));
-        msg += n;
-        len -= (size_t)n;
-        fd = -1;
-    }
-}
-
-/* Reads until `pred` finds a whole message in c->buf (its length, or 0). */
-static size_t conn_read(struct conn *c, size_t (*pred)(const struct conn *))
-{
-    double deadline = now_ms() + CALL_TIMEOUT_MS;
-    size_t n;
-    while (!(n = pred(c))) {
-        if (c->len == sizeof c->buf - 1)
-            fail("an answer longer than %zu bytes", c->len);
-        if (wait_fd(c->fd, POLLIN, deadline) < 0)
-            fail("no answer within %d s", CALL_TIMEOUT_MS / 1000);
-        ssize_t got = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            fail("the VMM closed its control socket");
-        c->len += (size_t)got;
-        c->buf[c->len] = '\0';
-    }
-    return n;
-}
-
-static void conn_consume(struct conn *c, size_t n)
-{
-    memmove(c->buf, c->buf + n, c->len - n);
-    c->len -= n;
-    c->buf[c->len] = '\0';
-}
-
-/* An HTTP answer: headers, then Content-Length bytes of body. */
-static size_t http_whole(const struct conn *c)
-{
-    const char *end = strstr(c->buf, "\r\n\r\n");
-    if (!end)
-        return 0;
-    size_t head = (size_t)(end - c->buf) + 4, body = 0;
-    const char *cl = strcasestr(c->buf, "\r\nContent-Length:");
-    if (cl && cl < end)
-        body = strtoul(cl + 17, NULL, 10);
-    return c->len >= head + body ? head + body : 0;
-}
-
-/* PUT /api/v1/WHAT with a JSON body (or none); fails unless it gets 204. */
-static void http_put(struct conn *c, const char *what, const char *body)
-{
-    char req[1024];
-    snprintf(req, sizeof req, "PUT /api/v1/%s HTTP/1.1\r\nHost: localhost\r\n"
-             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", what,
-             strlen(body), body);
-    conn_send(c, req, -1);
-    size_t n = conn_read(c, http_whole);
-    int status = 0;
-    sscanf(c->buf, "HTTP/1.1 %3d", &status);
-    if (status != 204)
-        fail("kvmbox: PUT %s: %.*s", what, (int)n, c->buf);
-    conn_consume(c, n);
-}
-
-/* A QMP line. */
-static size_t qmp_line(const struct conn *c)
-{
-    const char *nl = strchr(c->buf, '\n');
-    return nl ? (size_t)(nl - c->buf) + 1 : 0;
-}
-
-/* Sends a QMP command (with fd attached unless -1) and reads up to its
- * answer, skipping events; the answer's line is left in reply. Fails on
- * an error answer. */
-static void qmp_call(struct conn *c, const char *cmd, int fd, char *reply, size_t cap)
-{
-    conn_send(c, cmd, fd);
-    for (;;) {
-        size_t n = conn_read(c, qmp_line);
-        bool answer = !strncmp(c->buf, "{\"return\"", 9), error = !strncmp(c->buf, "{\"error\"", 8);
-        if (answer || error)
-            snprintf(reply, cap, "%.*s", (int)n, c->buf);
-        conn_consume(c, n);
-        if (error)
-            fail("QEMU: %.*s: %s", (int)strcspn(cmd, "\r\n"), cmd, reply);
-        if (answer)
-            return;
-    }
-}
-
-/* A listening Unix socket on a free abstract name, and c connected to it
- * (queued in the backlog until the VMM accepts). Returns the listener. */
-static int control_socket(struct conn *c)
-{
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    socklen_t alen = sizeof(sa_family_t);    /* autobind */
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, alen) < 0 || listen(lfd, 4) < 0 ||
-        (alen = sizeof a, getsockname(lfd, (struct sockaddr *)&a, &alen)) < 0)
-        fail("a control socket: %s", strerror(errno));
-    c->len = 0;
-    c->buf[0] = '\0';
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, alen) < 0)
-        fail("connecting to a control socket: %s", strerror(errno));
-    return lfd;
 }
 
 /* ---- figures */
@@ -498,7 +181,7 @@ static void kvmbox_boot(struct source *s, const char *kvmbox, const struct guest
 static void kvmbox_snapshot(struct source *s, int r)
 {
     char dir[PATH_MAX], body[PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/kvmbox-%d", workdir, r);
+    snprintf(dir, sizeof dir, "%s/kvmbox-%d", bench_workdir, r);
     snprintf(body, sizeof body, "{\"destination_url\":\"file://%s\"}", dir);
     double t0 = now_ms();
     source_pause(s);
@@ -507,35 +190,16 @@ static void kvmbox_snapshot(struct source *s, int r)
     s->size[r] = disk_bytes(dir);
 }
 
-/* The QEMU command line shared by the source and the restored VM, then
- * `extra` (NULL-terminated). */
-static void qemu_argv(char **argv, size_t cap, const struct guest_case *g, char *mem,
-                      char *const *extra)
-{
-    snprintf(mem, 32, "%uM", g->ram_mib);
-    char *const base[] = { QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
-                           "-m", mem, "-nodefaults", "-no-user-config", "-display", "none",
-                           "-serial", "stdio", "-kernel", g->guest,
-                           "-global", "migration.store-global-state=off" };
-    size_t n = sizeof base / sizeof base[0];
-    memcpy(argv, base, sizeof base);
-    while (*extra && n < cap - 1)
-        argv[n++] = *extra++;
-    argv[n] = NULL;
-}
-
 static void qemu_boot(struct source *s, const struct guest_case *g)
 {
     char mem[32], reply[1024], *argv[32];
     /* QMP on the listening socket passed as fd 3. */
     char *const qmp[] = { "-chardev", "socket,id=qmp,fd=3,server=on,wait=off",
                           "-mon", "chardev=qmp,mode=control", NULL };
-    qemu_argv(argv, 32, g, mem, qmp);
+    qemu_argv(argv, 32, g->ram_mib, g->guest, mem, qmp);
     s->is_qemu = true;
     source_boot(s, "qemu (source)", argv, control_socket(&s->ctl), g);
-    conn_read(&s->ctl, qmp_line);    /* the greeting */
-    conn_consume(&s->ctl, qmp_line(&s->ctl));
-    qmp_call(&s->ctl, "{\"execute\":\"qmp_capabilities\"}\n", -1, reply, sizeof reply);
+    qmp_start(&s->ctl);
     /* No bandwidth cap: QEMU's default would throttle the copy. */
     qmp_call(&s->ctl, "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
              "{\"max-bandwidth\":1099511627776}}\n", -1, reply, sizeof reply);
@@ -546,7 +210,7 @@ static void qemu_boot(struct source *s, const struct guest_case *g)
 static void qemu_snapshot(struct source *s, int r)
 {
     char file[PATH_MAX], reply[1024];
-    snprintf(file, sizeof file, "%s/qemu-%d", workdir, r);
+    snprintf(file, sizeof file, "%s/qemu-%d", bench_workdir, r);
     double t0 = now_ms();
     source_pause(s);
     int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -616,14 +280,15 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
     double copy[MAX_RUNS], ondemand[MAX_RUNS], qemu[MAX_RUNS];
     char src[PATH_MAX + 64], src_od[PATH_MAX + 64], file[PATH_MAX], mem[32], *qargv[32];
     snprintf(src, sizeof src, "source_url=file://%s/kvmbox-0,resume=on,memory_restore_mode=copy",
-             workdir);
+             bench_workdir);
     snprintf(src_od, sizeof src_od,
-             "source_url=file://%s/kvmbox-0,resume=on,memory_restore_mode=ondemand", workdir);
-    snprintf(file, sizeof file, "%s/qemu-0", workdir);
+             "source_url=file://%s/kvmbox-0,resume=on,memory_restore_mode=ondemand",
+             bench_workdir);
+    snprintf(file, sizeof file, "%s/qemu-0", bench_workdir);
     char *kargv[] = { (char *)kvmbox, "run", "--restore", src, NULL };
     char *kargv_od[] = { (char *)kvmbox, "run", "--restore", src_od, NULL };
     char *const incoming[] = { "-incoming", "fd:3", NULL };
-    qemu_argv(qargv, 32, g, mem, incoming);
+    qemu_argv(qargv, 32, g->ram_mib, g->guest, mem, incoming);
     for (int r = 0; r < runs; r++) {
         copy[r] = restore_once("kvmbox --restore (copy)", kargv, -1);
         ondemand[r] = restore_once("kvmbox --restore (ondemand)", kargv_od, -1);
@@ -673,9 +338,9 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
     /* The next case starts with an empty working directory. */
     for (int r = 0; r < runs; r++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/kvmbox-%d", workdir, r);
+        snprintf(path, sizeof path, "%s/kvmbox-%d", bench_workdir, r);
         nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        snprintf(path, sizeof path, "%s/qemu-%d", workdir, r);
+        snprintf(path, sizeof path, "%s/qemu-%d", bench_workdir, r);
         unlink(path);
     }
 }
@@ -718,28 +383,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    const char *tmp = getenv("TMPDIR");
-    int len = snprintf(workdir, sizeof workdir, "%s/kvmbox-bench-snapshot-XXXXXX",
-                       tmp && *tmp ? tmp : "/tmp");
-    if (len < 0 || (size_t)len >= sizeof workdir) {
-        fprintf(stderr, "bench/snapshot: TMPDIR is too long for a working directory\n");
-        return 1;
-    }
-    if (!mkdtemp(workdir)) {
-        fprintf(stderr, "bench/snapshot: %s: %s\n", workdir, strerror(errno));
-        workdir[0] = '\0';
-        return 1;
-    }
-    atexit(cleanup);
-    struct sigaction sa = { .sa_handler = on_signal };    /* no SA_RESTART: poll returns */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    bench_setup("snapshot");
 
     bool have_qemu = access(QEMU, X_OK) == 0;
     printf("bench-snapshot: kvmbox against QEMU -M microvm on the same guest, median of %d; "
-           "snapshots in %s (page cache warm for both)\n", runs, workdir);
+           "snapshots in %s (page cache warm for both)\n", runs, bench_workdir);
     if (!have_qemu)
         printf("  %s not usable here: no peer figures (make deps installs it)\n", QEMU);
     for (int i = 0; i < ncases; i++)

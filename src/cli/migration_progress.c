@@ -86,9 +86,10 @@ static void report(const char *body)
     else
         snprintf(verified, sizeof verified, "all %lld pages (%.0f MiB) verified by digest",
                  (long long)(ram / 4096), mib(ram));
-    printf("migrated in %.3f s: %.1f MiB sent in %lld passes, the VM paused %lld ms; %s\n",
+    int64_t passes = member_int(o, "iteration");
+    printf("migrated in %.3f s: %.1f MiB sent in %lld pass%s, the VM paused %lld ms; %s\n",
            (double)member_int(o, "elapsed_ms") / 1000, mib(member_int(o, "bytes_sent")),
-           (long long)member_int(o, "iteration"), (long long)member_int(o, "downtime_ms"),
+           (long long)passes, passes == 1 ? "" : "es", (long long)member_int(o, "downtime_ms"),
            verified);
     json_object_put(o);
 }

@@ -28,10 +28,9 @@ static bool make_timer(struct vcpu_throttle *t)
 void vcpu_throttle_step(struct vcpu_throttle *t, unsigned pct)
 {
     if (!pct) {
-        if (t->has_timer) {
-            struct itimerspec off = { 0 };
-            timer_settime(t->timer, 0, &off, NULL);
-        }
+        /* The throttle is over: the timer goes (the vCPU loop then makes
+         * no more calls here). */
+        vcpu_throttle_end(t);
         return;
     }
     if (pct > VCPU_THROTTLE_MAX_PCT)

@@ -18,9 +18,9 @@ struct vcpu_throttle {
 };
 
 /* On the vCPU's thread, before each KVM_RUN, with the VM's throttle now
- * (0: none; the timer is disarmed). Sleeps the slice's share (a kick ends
- * the sleep early: a pause is not held up) and arms the timer for the
- * rest. */
+ * (0: none; the timer, if any, is deleted). Sleeps the slice's share (a
+ * kick ends the sleep early: a pause is not held up) and arms the timer
+ * for the rest. */
 void vcpu_throttle_step(struct vcpu_throttle *t, unsigned pct);
 /* On the vCPU's thread, as it ends. */
 void vcpu_throttle_end(struct vcpu_throttle *t);

@@ -63,6 +63,10 @@ struct migration_job {
     bool exiting;                   /* the VMM exits: never run the VM here again */
     bool committed;                 /* COMPLETE went out: too late to cancel */
     atomic_bool done;               /* the thread has ended: the main loop joins it */
+
+    /* The switch-over's steps, microseconds from the pause (for -v). */
+    uint64_t pause_us, t_paused, t_pages, t_state, t_digest, t_checked, t_running;
+    uint64_t state_bytes;
 };
 
 static uint64_t now_ms(void)
@@ -70,6 +74,13 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static uint64_t count_bits(const uint64_t *bits, size_t words)
@@ -288,21 +299,27 @@ static int stop_and_copy(struct migration_job *j, uint64_t *bits, char *err, siz
                        errlen) < 0)
             return -1;
     }
+    j->t_pages = now_us() - j->pause_us;
     struct state_writer w;
     state_writer_init(&w);
     int r = vmm_save_state(j->m, &w, err, errlen);
     if (r == 0)
         r = mstream_send(&j->s, MSG_STATE, w.buf, w.len, err, errlen);
+    j->state_bytes = w.len;
     state_writer_free(&w);
     if (r < 0)
         return -1;
+    j->t_state = now_us() - j->pause_us;
     if (!j->local) {
         uint8_t digest[16];
         mem_digest_final(&j->digest, &vm->mem, digest);
         if (mstream_send(&j->s, MSG_DIGEST, digest, sizeof digest, err, errlen) < 0)
             return -1;
     }
-    return expect(&j->s, MSG_DIGEST_OK, MSG_TIMEOUT_MS * 2, err, errlen);
+    j->t_digest = now_us() - j->pause_us;
+    r = expect(&j->s, MSG_DIGEST_OK, MSG_TIMEOUT_MS * 2, err, errlen);
+    j->t_checked = now_us() - j->pause_us;
+    return r;
 }
 
 /* The point of no return: once COMPLETE is sent, the destination may run
@@ -328,8 +345,10 @@ static int finish(struct migration_job *j, bool *stay_paused, char *err, size_t 
     struct mmsg msg = { .type = 0 };
     char rerr[256];
     if (mstream_recv(&j->s, MSG_TIMEOUT_MS * 2, &msg, rerr, sizeof rerr) == 0 &&
-        msg.type == MSG_RUNNING)
+        msg.type == MSG_RUNNING) {
+        j->t_running = now_us() - j->pause_us;
         return 0;
+    }
     pthread_mutex_lock(&j->lock);
     bool exiting = j->exiting;
     pthread_mutex_unlock(&j->lock);
@@ -376,16 +395,22 @@ static int migrate(struct migration_job *j, char *err, size_t errlen)
         if (precopy(j, bits, words, err, errlen) < 0)
             goto out;
     }
-    uint64_t pause_start = now_ms();
     publish(j, "switch-over", 0);
+    j->pause_us = now_us();
     if (pause_vm(j, err, errlen) < 0)
         goto out;
     paused = true;
+    j->t_paused = now_us() - j->pause_us;
     if (stop_and_copy(j, bits, err, errlen) < 0 || finish(j, &stay_paused, err, errlen) < 0)
         goto out;
     pthread_mutex_lock(&j->lock);
-    p->pause_ms = now_ms() - pause_start;
+    p->pause_ms = (j->t_running + 999) / 1000;
     pthread_mutex_unlock(&j->lock);
+    log_debug("migration: the switch-over, in ms from the pause: vCPUs parked %.2f, last pages "
+              "sent %.2f, state (%" PRIu64 " bytes) sent %.2f, digest sent %.2f, the "
+              "destination's DIGEST_OK %.2f, its RUNNING %.2f", j->t_paused / 1e3,
+              j->t_pages / 1e3, j->state_bytes, j->t_state / 1e3, j->t_digest / 1e3,
+              j->t_checked / 1e3, j->t_running / 1e3);
     r = 0;
 out:
     atomic_store(&vm->throttle_pct, 0);

@@ -7,7 +7,12 @@
  * payload checks after it. Each message is parsed from a buffer of exactly
  * the bytes left, so ASan sees any read past them. An acceptance must
  * describe a message that lies within the input and fits its type; a
- * refusal, one non-empty message. */
+ * refusal, one non-empty message. As the receiver does, each PAGES run
+ * marks the chunks it wrote in an incremental memory digest, hashed as
+ * the stream passes them: at the end that digest must equal the one
+ * computed over the whole memory at once. */
+#include "core/mem_scan.h"
+#include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
 
 #include <xxhash.h>
@@ -70,11 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     bool fix_sum = data[0] & 1;
     size_t pos = 1;
+    struct mem_digest dg;
+    struct mem_scan untouched;
+    if (mem_digest_init(&dg, &mem) < 0)
+        return 0;
+    mem_scan_open(&untouched, &mem);
     while (pos < size) {
         size_t len = size - pos;
         uint8_t *buf = malloc(len);
         if (!buf)
-            return 0;
+            break;
         memcpy(buf, data + pos, len);
         uint16_t type, flags;
         uint64_t total;
@@ -92,21 +102,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!err[0] || !memchr(err, 0, sizeof err))
                 abort();
             free(buf);
-            return 0;
+            break;
         }
         if (used > len)
             abort();
         check_accepted(&m, buf, used);
         if (m.type == MSG_PAGES) {
             err[0] = '\0';
-            int r = mstream_apply_pages(&m, &mem, NULL, err, sizeof err);
+            int r = mstream_apply_pages(&m, &mem, &untouched, err, sizeof err);
             bool inside = m.u.pages.offset <= MEM_SIZE &&
                           m.u.pages.npages <= (MEM_SIZE - m.u.pages.offset) / MSTREAM_PAGE;
             if ((r == 0) != inside || (r < 0 && !err[0]))
                 abort();
+            if (r == 0) {
+                mem_digest_mark(&dg, m.u.pages.offset,
+                                (uint64_t)m.u.pages.npages * MSTREAM_PAGE);
+                mem_digest_update(&dg, &mem, 0, m.u.pages.offset / MEM_DIGEST_CHUNK, NULL);
+            }
         }
         free(buf);
         pos += used;
     }
+    uint8_t inc[16], all[16];
+    mem_digest_final(&dg, &mem, inc);
+    if (mem_digest_all(&mem, all) == 0 && memcmp(inc, all, 16))
+        abort();
+    mem_digest_destroy(&dg);
+    mem_scan_close(&untouched);
     return 0;
 }

@@ -369,28 +369,44 @@ fi
 # one kvmbox to another in the lab over TCP loopback, while it prints 40
 # ticks: the ticks go on at the destination to the last one, the source
 # exits 0, the guest powers off there (KVMBOX-GUEST-DONE).
-name="stock kernel, 2 vCPUs, disk and NIC: live-migrated while it ticks"
-rm -f /tmp/dst.sock
+name="stock kernel, 2 vCPUs, disk and NIC: live-migrated while it runs: its ticker, RAM file, disk and user-mode NIC work on the destination"
+rm -f /tmp/dst.sock /tmp/in
 dd if=/dev/zero of=/tmp/migdisk.img bs=1M count=1 2>/dev/null
-./kvmbox run --api-socket /tmp/dst.sock > /tmp/dst-out 2> /tmp/dst-err < /dev/null &
+nc -ll -p 7777 -e cat &
+echo_pid=\$!
+# The destination's terminal is a FIFO: the line typed after the move
+# reaches only a guest that runs there.
+mkfifo /tmp/in
+./kvmbox run --api-socket /tmp/dst.sock > /tmp/dst-out 2> /tmp/dst-err < /tmp/in &
 dpid=\$!
-api_boot KVMBOX-GUEST-READY /tmp/migdisk.img kvmbox.ticks
-seen KVMBOX-TICK 4
+exec 4> /tmp/in
+api_boot KVMBOX-SNAP-READY /tmp/migdisk.img kvmbox.snapshot
+seen KVMBOX-TICK2 2
 ./kvmbox ctl --api-socket /tmp/dst.sock receive-migration receiver_url=tcp:127.0.0.1:7100 \
     > /tmp/recv-out 2>&1 &
 rpid=\$!
 sleep 0.5
-ctl send-migration destination_url=tcp:127.0.0.1:7100,downtime_ms=300; src=\$?
+ctl send-migration destination_url=tcp:127.0.0.1:7100,downtime_ms=300 > /tmp/send-out 2>&1; src=\$?
 wait \$rpid; recv=\$?
 wait \$kpid; srcrc=\$?
+sleep 1
+printf 'after-migration\n' >&4
 timeout 60 sh -c "while kill -0 \$dpid 2>/dev/null; do sleep 0.2; done"
 wait \$dpid; dstrc=\$?
-n0=\$(grep -c '^KVMBOX-TICK' /tmp/out)
-n1=\$(grep -c '^KVMBOX-TICK' /tmp/dst-out)
-echo "# send \$src, receive \$recv, source exit \$srcrc, destination exit \$dstrc; ticks \$n0 at the source, \$n1 at the destination"
+exec 4>&-
+kill \$echo_pid 2>/dev/null
+before=\$(grep '^KVMBOX-SNAP-READY' /tmp/out)
+after=\$(grep '^KVMBOX-SNAP-AFTER' /tmp/dst-out)
+file=\$(echo "\$before" | sed -n 's/.*file=\([0-9a-f]*\).*/\1/p')
+n0=\$(grep -c '^KVMBOX-TICK2' /tmp/out)
+n1=\$(grep -c '^KVMBOX-TICK2' /tmp/dst-out)
+echo "# send \$src (\$(cat /tmp/send-out)), receive \$recv, source exit \$srcrc, destination exit \$dstrc"
+echo "# ticks \$n0 at the source, \$n1 at the destination; after: \$after"
 if [ \$src -eq 0 ] && [ \$recv -eq 0 ] && [ \$srcrc -eq 0 ] && [ \$dstrc -eq 0 ] &&
-   [ \$((n0 + n1)) -ge 40 ] && [ "\$n1" -gt 0 ] && grep -q "^KVMBOX-TICK 40 " /tmp/dst-out &&
-   grep -q KVMBOX-GUEST-DONE /tmp/dst-out; then
+   [ "\$n0" -gt 0 ] && [ "\$n1" -gt 0 ] && [ -n "\$file" ] &&
+   echo "\$after" | grep -q "line='after-migration' file=\$file ticker=yes" &&
+   echo "\$after" | grep -q "disk='restored after-migration'" &&
+   echo "\$after" | grep -q "net=echoed" && grep -q KVMBOX-GUEST-DONE /tmp/dst-out; then
     echo "ok - lab: \$name"
 else
     echo "not ok - lab: \$name"

@@ -4,7 +4,7 @@
  * from a file and stdin, usage errors), and a raw socket that answers
  * canned bytes for what the real server never sends (chunked, a body to
  * the end of the connection, 100 Continue, closing early, never
- * answering, garbage). */
+ * answering, garbage), and the ticks of a request that waits. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -381,6 +381,85 @@ static void report_without_error_array(void **state)
     assert_string_equal(c.err, "kvmbox: error: vm.info: the server answered HTTP 502: bad gateway\n");
 }
 
+/* ---- ctl_request_ticking: a server that answers on the third tick ---- */
+
+struct slow {
+    int lfd;
+    unsigned ticks;
+    unsigned answered_at;   /* the tick that sent the answer, or 0 */
+};
+
+/* The test's "server" lives in the tick itself: the request is waiting in
+ * the listener's backlog (ticks come only once it has been sent), and the
+ * third tick answers it. So every tick is one while the answer is
+ * delayed, and the count says whether any came after it. */
+static void slow_tick(void *arg)
+{
+    struct slow *s = arg;
+    s->ticks++;
+    if (s->ticks < 3 || s->answered_at)
+        return;
+    int c = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(c >= 0);
+    char buf[4096] = "";
+    size_t got = 0;
+    while (got < sizeof buf - 1 && !strstr(buf, "\r\n\r\n")) {
+        ssize_t n = recv(c, buf + got, sizeof buf - 1 - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+        buf[got] = '\0';
+    }
+    assert_non_null(strstr(buf, "GET /api/v1/vm.migration-progress HTTP/1.1\r\n"));
+    static const char reply[] = "HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\n{}";
+    assert_int_equal(send(c, reply, sizeof reply - 1, MSG_NOSIGNAL), (ssize_t)sizeof reply - 1);
+    close(c);
+    s->answered_at = s->ticks;
+}
+
+static void ticks_while_waiting(void **state)
+{
+    struct fx *f = *state;
+    struct slow s = { .lfd = listen_at(f->raw_path) };
+    struct ctl_ticker t = { .every_ms = 10, .tick = slow_tick, .arg = &s };
+    struct ctl_reply r;
+    char err[256];
+    assert_int_equal(ctl_request_ticking(f->raw_path, "GET", "vm.migration-progress", NULL, 0,
+                                         60000, &t, &r, err, sizeof err), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{}");
+    free(r.body);
+    /* Ticked while it waited, and not once after the answer came. */
+    assert_int_equal(s.answered_at, 3);
+    assert_int_equal(s.ticks, 3);
+    close(s.lfd);
+    unlink(f->raw_path);
+}
+
+static void no_tick_for_a_prompt_answer(void **state)
+{
+    struct fx *f = *state;
+    struct slow s = { .lfd = -1 };
+    /* A tick far beyond the answer's time never comes. */
+    struct ctl_ticker t = { .every_ms = 60000, .tick = slow_tick, .arg = &s };
+    struct ctl_reply r;
+    char err[256];
+    assert_int_equal(ctl_request_ticking(f->path, "GET", "vmm.ping", NULL, 0, 5000, &t, &r, err,
+                                         sizeof err), 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    assert_int_equal(s.ticks, 0);
+    /* And the ticker does not stretch the time allowed: no answer within
+     * 200 ms is still that, ticks or not. */
+    struct slow never = { .lfd = listen_at(f->raw_path), .answered_at = 1 };
+    t = (struct ctl_ticker){ .every_ms = 20, .tick = slow_tick, .arg = &never };
+    assert_int_equal(ctl_request_ticking(f->raw_path, "GET", "vm.info", NULL, 0, 200, &t, &r, err,
+                                         sizeof err), -1);
+    assert_non_null(strstr(err, "no answer within 200 ms"));
+    assert_true(never.ticks >= 1);
+    close(never.lfd);
+    unlink(f->raw_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +475,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(never_answers_times_out, setup, teardown),
         cmocka_unit_test(report_without_error_array),
+        cmocka_unit_test_setup_teardown(ticks_while_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_tick_for_a_prompt_answer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
  * loop polled from the test: the exact wire form CH's client relies on,
  * keep-alive, pipelining, Connection: close, Expect: 100-continue, the
  * limits, a stalled client beside a served one, malformed input, clients
- * that leave mid-response, and when after_response runs. */
+ * that leave mid-response, and when after_response runs; answers deferred
+ * by a handler and given later (on the right connection, after the client
+ * left, half-closed or hung up). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,6 +29,8 @@ struct fx {
     struct event_loop loop;
     struct http_server *s;
     int after_calls;
+    unsigned long ticket[4];   /* the deferred requests' tickets, in order */
+    unsigned ndeferred;
 };
 
 static void after(void *arg) { ((struct fx *)arg)->after_calls++; }
@@ -39,6 +43,18 @@ static void handler(void *ctx, const struct http_request *req, struct http_respo
         r->status = 204;
         r->body = strdup("dropped");   /* a 204 must not carry it */
         r->body_len = 7;
+        return;
+    }
+    if (!strcmp(req->path, "/defer")) {
+        /* What a handler set before deferring is not sent (and is freed). */
+        r->status = 200;
+        r->body = strdup("not this");
+        r->body_len = 8;
+        unsigned long t = http_server_defer(f->s);
+        assert_int_not_equal(t, 0);
+        for (unsigned i = 0; i < f->ndeferred; i++)
+            assert_int_not_equal(f->ticket[i], t);
+        f->ticket[f->ndeferred++] = t;
         return;
     }
     if (!strcmp(req->path, "/errors")) {
@@ -435,6 +451,183 @@ static void too_many_clients(void **state)
         close(c[i]);
 }
 
+/* ---- deferred answers (http_server_defer / http_server_answer) ---- */
+
+/* Answers deferred request i with a 200 carrying `body`. */
+static void answer(struct fx *f, unsigned i, const char *body, void (*fn)(void *), void *arg)
+{
+    struct http_response r = { .status = 200, .body = strdup(body), .body_len = strlen(body) };
+    http_server_answer(f->s, f->ticket[i], &r, fn, arg);
+    assert_null(r.body);   /* the server's now */
+}
+
+/* Polls the loop until the request on fd has been taken and deferred. */
+static void until_deferred(struct fx *f, unsigned n)
+{
+    for (int i = 0; i < 200 && f->ndeferred < n; i++)
+        event_loop_poll(&f->loop, 5);
+    assert_int_equal(f->ndeferred, n);
+}
+
+/* Nothing comes on fd for a few rounds, and it stays open. */
+static void expect_silence(struct fx *f, int fd)
+{
+    char buf[8];
+    bool eof;
+    assert_int_equal(pump_rounds(f, fd, buf, 1, &eof, 10), 0);
+    assert_false(eof);
+}
+
+static void deferred_answer_comes_later(void **state)
+{
+    struct fx *f = *state;
+    int a = client(f), b = client(f);
+    /* A request pipelined behind the deferred one waits for it. */
+    say(a, "GET /defer HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+    until_deferred(f, 1);
+    expect_silence(f, a);
+    /* Meanwhile other connections are served. */
+    say(b, "GET /b HTTP/1.1\r\n\r\n");
+    expect_echo(f, b, "GET /b ", true);
+    say(b, "GET /b2 HTTP/1.1\r\n\r\n");
+    expect_echo(f, b, "GET /b2 ", true);
+    expect_silence(f, a);
+    assert_int_equal(f->ndeferred, 1);   /* /next was not taken meanwhile */
+    answer(f, 0, "late", after, f);
+    assert_int_equal(f->after_calls, 0);   /* not before it is written */
+    char want[512] = "";
+    echo_reply(want, "late", true);
+    expect_reply(f, a, echo_reply(want, "GET /next ", true), true);
+    assert_int_equal(f->after_calls, 1);
+    /* The connection goes on as any other. */
+    say(a, "GET /again HTTP/1.1\r\n\r\n");
+    expect_echo(f, a, "GET /again ", true);
+    assert_int_equal(f->after_calls, 1);
+    close(a);
+    close(b);
+}
+
+static void deferred_answers_find_their_connections(void **state)
+{
+    struct fx *f = *state;
+    int a = client(f), b = client(f);
+    say(a, "GET /defer HTTP/1.1\r\n\r\n");
+    until_deferred(f, 1);
+    say(b, "PUT /defer HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+    until_deferred(f, 2);
+    /* Answered in the other order. */
+    answer(f, 1, "for b", NULL, NULL);
+    expect_echo(f, b, "for b", true);
+    expect_silence(f, a);
+    answer(f, 0, "for a", NULL, NULL);
+    expect_echo(f, a, "for a", true);
+    /* A ticket answered already, or never given, reaches nobody, and a
+     * HEAD's deferred answer has no body. */
+    answer(f, 0, "again", NULL, NULL);
+    say(a, "HEAD /defer HTTP/1.1\r\n\r\n");
+    until_deferred(f, 3);
+    f->ticket[3] = 0;
+    answer(f, 3, "nobody", after, f);
+    assert_int_equal(f->after_calls, 1);   /* at once: nobody to wait for */
+    expect_silence(f, b);
+    answer(f, 2, "body", NULL, NULL);
+    expect_reply(f, a, "HTTP/1.1 200 \r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\n",
+                 true);
+    close(a);
+    close(b);
+}
+
+static void deferred_answer_on_a_closing_connection(void **state)
+{
+    struct fx *f = *state;
+    int c = client(f);
+    say(c, "GET /defer HTTP/1.1\r\nConnection: close\r\n\r\n");
+    until_deferred(f, 1);
+    expect_silence(f, c);
+    /* A body larger than the socket takes: after runs once all of it went. */
+    struct http_response r = { .status = 200, .body = malloc(BIG), .body_len = BIG };
+    memset(r.body, 'd', BIG);
+    http_server_answer(f->s, f->ticket[0], &r, after, f);
+    for (int i = 0; i < 20; i++)
+        event_loop_poll(&f->loop, 5);
+    assert_int_equal(f->after_calls, 0);
+    char *buf = malloc(BIG + 256);
+    bool eof;
+    static const char head[] = "HTTP/1.1 200 \r\nContent-Type: application/json\r\n"
+                               "Content-Length: 1048576\r\nConnection: close\r\n\r\n";
+    size_t n = pump(f, c, buf, BIG + sizeof head - 1, &eof);
+    assert_int_equal(n, BIG + sizeof head - 1);
+    assert_memory_equal(buf, head, sizeof head - 1);
+    assert_int_equal(buf[n - 1], 'd');
+    /* Then the server closes, and after has run. */
+    n = pump_rounds(f, c, buf, 1, &eof, 3);
+    assert_int_equal(n, 0);
+    assert_true(eof);
+    assert_int_equal(f->after_calls, 1);
+    assert_int_equal(f->loop.n, 1);
+    free(buf);
+    close(c);
+}
+
+static void deferred_client_hangs_up(void **state)
+{
+    struct fx *f = *state;
+    int c = client(f);
+    say(c, "GET /defer HTTP/1.1\r\n\r\nGET /more HTTP/1.1\r\n\r\n");
+    until_deferred(f, 1);
+    say(c, "GET /unread HTTP/1.1\r\n\r\n");
+    /* Waiting, the connection wakes nobody: the loop does not spin on
+     * it, even with pipelined requests buffered and unread. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(event_loop_poll(&f->loop, 0), 0);
+    close(c);
+    /* The hang-up is noticed, the connection closed... */
+    for (int i = 0; i < 100 && f->loop.n > 1; i++)
+        event_loop_poll(&f->loop, 5);
+    assert_int_equal(f->loop.n, 1);
+    /* ...and nothing is left to wake the loop. */
+    assert_int_equal(event_loop_poll(&f->loop, 0), 0);
+    /* The answer goes nowhere: what was to follow it runs at once, and
+     * the body is freed (ASan tells). */
+    struct http_response r = { .status = 200, .body = malloc(100), .body_len = 100 };
+    memset(r.body, 'x', 100);
+    http_server_answer(f->s, f->ticket[0], &r, after, f);
+    assert_null(r.body);
+    assert_int_equal(f->after_calls, 1);
+    assert_int_equal(f->ndeferred, 1);   /* /more and /unread were never taken */
+    /* A body-less answer with no fn, to nobody, is fine too. */
+    struct http_response none = { .status = 204 };
+    http_server_answer(f->s, f->ticket[0], &none, NULL, NULL);
+    assert_int_equal(f->after_calls, 1);
+}
+
+static void half_closed_client_gets_its_deferred_answer(void **state)
+{
+    struct fx *f = *state;
+    int c = client(f);
+    say(c, "PUT /defer HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+    assert_int_equal(shutdown(c, SHUT_WR), 0);
+    until_deferred(f, 1);
+    /* The half-close neither closes the connection nor spins the loop. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(event_loop_poll(&f->loop, 0), 0);
+    assert_int_equal(f->loop.n, 2);
+    answer(f, 0, "done", after, f);
+    /* The answer (keep-alive, as asked), then the server closes: the
+     * client sends nothing more. */
+    char want[256] = "";
+    expect_reply(f, c, echo_reply(want, "done", true), false);
+    assert_int_equal(f->after_calls, 1);
+    assert_int_equal(f->loop.n, 1);
+    close(c);
+}
+
+static void defer_outside_a_handler(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(http_server_defer(f->s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +643,12 @@ int main(void)
         cmocka_unit_test(respond_errors),
         cmocka_unit_test_setup_teardown(after_response_waits_for_the_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(too_many_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_answer_comes_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_answers_find_their_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_answer_on_a_closing_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_client_hangs_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(half_closed_client_gets_its_deferred_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(defer_outside_a_handler, setup, teardown),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, NULL, NULL);
