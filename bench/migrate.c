@@ -795,7 +795,7 @@ int main(int argc, char **argv)
     }
     bench_setup("migrate");
 
-    bool have_qemu = access(QEMU, X_OK) == 0;
+    bool have_qemu = access(qemu_path(), X_OK) == 0;
     struct link links[3] = { { .name = "loopback", .addr = "127.0.0.1" } };
     int nlinks = 1;
     char why[256];
@@ -814,7 +814,7 @@ int main(int argc, char **argv)
            "  sent: the source's bytes; passes: kvmbox's precopy passes, QEMU's "
            "dirty-sync-count\n");
     if (!have_qemu)
-        printf("  %s not usable here: no peer figures (make deps installs it)\n", QEMU);
+        printf("  %s not usable here: no peer figures (make deps installs it)\n", qemu_path());
     if (nlinks == 2)
         printf("  the rate-limited veth (two network namespaces, tc %s) is left out: %s\n",
                VETH_TBF, why);

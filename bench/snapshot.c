@@ -385,11 +385,11 @@ int main(int argc, char **argv)
 
     bench_setup("snapshot");
 
-    bool have_qemu = access(QEMU, X_OK) == 0;
+    bool have_qemu = access(qemu_path(), X_OK) == 0;
     printf("bench-snapshot: kvmbox against QEMU -M microvm on the same guest, median of %d; "
            "snapshots in %s (page cache warm for both)\n", runs, bench_workdir);
     if (!have_qemu)
-        printf("  %s not usable here: no peer figures (make deps installs it)\n", QEMU);
+        printf("  %s not usable here: no peer figures (make deps installs it)\n", qemu_path());
     for (int i = 0; i < ncases; i++)
         run_case(kvmbox, have_qemu, &cases[i], runs);
     for (int i = 0; i < ncases; i++)

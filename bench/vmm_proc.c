@@ -377,11 +377,17 @@ int control_socket(struct conn *c)
     return lfd;
 }
 
+const char *qemu_path(void)
+{
+    const char *q = getenv("QEMU");
+    return q && *q ? q : QEMU_DEFAULT;
+}
+
 void qemu_argv(char **argv, size_t cap, unsigned ram_mib, const char *kernel, char *mem,
                char *const *extra)
 {
     snprintf(mem, 32, "%uM", ram_mib);
-    char *const base[] = { QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
+    char *const base[] = { (char *)qemu_path(), "-M", "microvm", "-enable-kvm", "-cpu", "max,-arch-capabilities",
                            "-m", mem, "-nodefaults", "-no-user-config", "-display", "none",
                            "-serial", "stdio", "-kernel", (char *)kernel,
                            "-global", "migration.store-global-state=off" };

@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define QEMU "/usr/bin/qemu-system-x86_64"
+/* Debian's QEMU, unless $QEMU names another binary (or a wrapper). */
+#define QEMU_DEFAULT "/usr/bin/qemu-system-x86_64"
+const char *qemu_path(void);
 #define CALL_TIMEOUT_MS 120000    /* a snapshot or a migration of GiBs */
 
 /* $TMPDIR/kvmbox-bench-NAME-XXXXXX, made by bench_setup. */

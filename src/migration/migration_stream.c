@@ -52,6 +52,7 @@ static const struct {
     [MSG_CANCEL] = {"CANCEL", 0, 0, 0},
     [MSG_MEMFD] = {"MEMFD", 8, 8, 0},
     [MSG_CPUID] = {"CPUID", MSTREAM_CPUID_ENTRY, MSTREAM_CPUID_ENTRY * MSTREAM_CPUID_MAX, 0},
+    [MSG_ITERATION_ACK] = {"ITERATION_ACK", 16, 16, 0},
 };
 
 const char *mstream_type_name(uint16_t type)
@@ -173,10 +174,11 @@ static int parse_payload(uint16_t type, uint16_t flags, const uint8_t *p, size_t
         return 0;
     }
     case MSG_ITERATION_END:
+    case MSG_ITERATION_ACK:
         m->u.iteration_end.iteration = get32(p);
         m->u.iteration_end.pages = get64(p + 8);
         if (get32(p + 4)) {
-            snprintf(err, errlen, "ITERATION_END with a reserved field set");
+            snprintf(err, errlen, "%s with a reserved field set", rules[type].name);
             return -1;
         }
         return 0;
@@ -494,14 +496,14 @@ int mstream_send_hello(struct migration_stream *s, uint64_t mem_size, uint32_t f
     return mstream_send(s, MSG_HELLO, p, sizeof p, err, errlen);
 }
 
-int mstream_send_iteration_end(struct migration_stream *s, uint32_t iteration, uint64_t pages,
-                               char *err, size_t errlen)
+int mstream_send_iteration(struct migration_stream *s, uint16_t type, uint32_t iteration,
+                           uint64_t pages, char *err, size_t errlen)
 {
     uint8_t p[16];
     put32(p, iteration);
     put32(p + 4, 0);
     put64(p + 8, pages);
-    return mstream_send(s, MSG_ITERATION_END, p, sizeof p, err, errlen);
+    return mstream_send(s, type, p, sizeof p, err, errlen);
 }
 
 int mstream_send_error(struct migration_stream *s, char *err, size_t errlen, const char *fmt, ...)
@@ -546,8 +548,9 @@ static int send_run(struct migration_stream *s, uint64_t offset, uint32_t npages
     return 0;
 }
 
-int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem, uint64_t offset,
-                       uint32_t npages, char *err, size_t errlen)
+int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem,
+                       struct mem_scan *untouched, uint64_t offset, uint32_t npages, char *err,
+                       size_t errlen)
 {
     if (offset % MSTREAM_PAGE || offset > mem->ram_size ||
         npages > (mem->ram_size - offset) / MSTREAM_PAGE) {
@@ -562,14 +565,19 @@ int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem, 
     }
     /* Each page is copied, then looked at in the copy: one read of guest
      * memory, and the bytes hashed are the bytes sent. A zero page is left
-     * out of the copy and joins a zero run. */
+     * out of the copy and joins a zero run; so does a page never touched,
+     * unread (a fault each, for nothing). */
     uint32_t data = 0, zeros = 0;
     uint64_t data_at = 0, zeros_at = 0;
     for (uint32_t i = 0; i < npages; i++) {
         uint64_t at = offset + (uint64_t)i * MSTREAM_PAGE;
         uint8_t *slot = s->pbuf + (size_t)data * MSTREAM_PAGE;
-        memcpy(slot, mem->host + at, MSTREAM_PAGE);
-        if (migration_is_zero(slot, MSTREAM_PAGE)) {
+        bool zero = untouched && !mem_scan_page_may_hold_data(untouched, at);
+        if (!zero) {
+            memcpy(slot, mem->host + at, MSTREAM_PAGE);
+            zero = migration_is_zero(slot, MSTREAM_PAGE);
+        }
+        if (zero) {
             if (data && send_run(s, data_at, data, false, err, errlen) < 0)
                 return -1;
             data = 0;
@@ -717,15 +725,18 @@ int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, struct mem_
     uint8_t *dst = mem->host + off;
     if (!m->u.pages.zero) {
         memcpy(dst, m->u.pages.data, n * MSTREAM_PAGE);
-        return 0;
+        return 1;
     }
     /* Fresh RAM is zero already: writing zeros there would only make the
      * host allocate it, and even reading it costs a fault. Only pages that
      * hold something are cleared. */
+    int changed = 0;
     for (uint64_t i = 0; i < n; i++, dst += MSTREAM_PAGE)
         if ((!untouched || mem_scan_page_may_hold_data(untouched, off + i * MSTREAM_PAGE)) &&
-            !migration_is_zero(dst, MSTREAM_PAGE))
+            !migration_is_zero(dst, MSTREAM_PAGE)) {
             memset(dst, 0, MSTREAM_PAGE);
-    return 0;
+            changed = 1;
+        }
+    return changed;
 }
 

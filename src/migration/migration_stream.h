@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define MSTREAM_MAGIC 0x4d4d564bu            /* "KVMM" as bytes on the wire */
-#define MSTREAM_PROTOCOL_VERSION 1
+#define MSTREAM_PROTOCOL_VERSION 2
 #define MSTREAM_HEADER 16
 #define MSTREAM_TRAILER 8
 /* The protocol's page: PAGES runs are of these, whatever the host's. */
@@ -63,6 +63,9 @@
  *   CPUID          the guest's CPUID (vCPU 0's), entries of 40 bytes: the
  *                  receiver refuses, before any memory moves, a guest
  *                  with features its host cannot offer
+ *   ITERATION_ACK  as ITERATION_END, from the receiver: everything up to
+ *                  that ITERATION_END is applied (the sender's rate is
+ *                  what reached the destination, not the socket buffers)
  * Header flags are zero for every type but PAGES. */
 enum mstream_type {
     MSG_HELLO = 1,
@@ -79,8 +82,9 @@ enum mstream_type {
     MSG_CANCEL = 12,
     MSG_MEMFD = 13,
     MSG_CPUID = 14,
+    MSG_ITERATION_ACK = 15,
 };
-#define MSTREAM_TYPE_MAX MSG_CPUID
+#define MSTREAM_TYPE_MAX MSG_ITERATION_ACK
 /* CPUID: the guest's table as KVM's struct kvm_cpuid_entry2 (40 bytes
  * each, x86-64 ABI), 1 to 256 entries. */
 #define MSTREAM_CPUID_ENTRY 40u
@@ -169,12 +173,13 @@ int mstream_start_tls(struct migration_stream *s, enum migration_tls_role role, 
  * refuse. */
 int mstream_send(struct migration_stream *s, uint16_t type, const void *payload, size_t len,
                  char *err, size_t errlen);
-/* Builds and sends HELLO / ITERATION_END / ERROR (a printf-like message,
+/* Builds and sends HELLO / ERROR (a printf-like message,
  * cut at MSTREAM_TEXT_MAX). */
 int mstream_send_hello(struct migration_stream *s, uint64_t mem_size, uint32_t flags, char *err,
                        size_t errlen);
-int mstream_send_iteration_end(struct migration_stream *s, uint32_t iteration, uint64_t pages,
-                               char *err, size_t errlen);
+/* ITERATION_END (sender) or ITERATION_ACK (receiver). */
+int mstream_send_iteration(struct migration_stream *s, uint16_t type, uint32_t iteration,
+                           uint64_t pages, char *err, size_t errlen);
 int mstream_send_error(struct migration_stream *s, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Sends pages [offset, offset + npages * 4096) of mem's mapping as PAGES
@@ -182,9 +187,13 @@ int mstream_send_error(struct migration_stream *s, char *err, size_t errlen, con
  * runs of at most MSTREAM_RUN_MAX_PAGES. offset must be page-aligned and
  * the range inside ram_size. Each page is read once (copied, then hashed
  * and sent from the copy), so a guest writing meanwhile cannot make the
- * checksum lie; the dirty log catches that write for a later pass. */
-int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem, uint64_t offset,
-                       uint32_t npages, char *err, size_t errlen);
+ * checksum lie; the dirty log catches that write for a later pass.
+ * untouched (may be NULL): pages it knows were never touched go as zero,
+ * unread. */
+struct mem_scan;
+int mstream_send_pages(struct migration_stream *s, const struct guest_mem *mem,
+                       struct mem_scan *untouched, uint64_t offset, uint32_t npages, char *err,
+                       size_t errlen);
 /* Sends a MEMFD message with fd attached (unix: sockets without TLS). */
 int mstream_send_fd(struct migration_stream *s, int fd, uint64_t size, char *err, size_t errlen);
 
@@ -213,8 +222,9 @@ const char *mstream_type_name(uint16_t type);
 
 /* For PAGES: writes the run at mem->host + offset (a zero run zeroes it),
  * after checking it lies inside ram_size (overflow-safe). untouched (may
- * be NULL): pages it knows were never touched are zero already. */
-struct mem_scan;
+ * be NULL): pages it knows were never touched are zero already. Returns
+ * 1 when memory changed, 0 when it held those bytes already (a zero run
+ * over zero pages), -1 with the reason. */
 int mstream_apply_pages(const struct mmsg *m, struct guest_mem *mem, struct mem_scan *untouched,
                         char *err, size_t errlen);
 

@@ -12,6 +12,7 @@
  * is vmm_receive.c. */
 #include "vmm/vmm.h"
 
+#include "core/mem_scan.h"
 #include "core/state.h"
 #include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
@@ -126,6 +127,9 @@ static int send_dirty(struct migration_job *j, uint64_t *bits, uint64_t ndirty, 
     const struct guest_mem *mem = &j->vm->mem;
     uint64_t pages = mem->ram_size / PAGE;
     unsigned runs = 0;
+    struct mem_scan untouched;
+    mem_scan_open(&untouched, mem);
+    int r = 0;
     for (uint64_t page = 0; page < pages;) {
         if (!bits[page / 64]) {
             page = (page / 64 + 1) * 64;
@@ -138,8 +142,9 @@ static int send_dirty(struct migration_job *j, uint64_t *bits, uint64_t ndirty, 
         uint64_t run = 1;
         while (page + run < pages && run < MSTREAM_RUN_MAX_PAGES && test_bit(bits, page + run))
             run++;
-        if (mstream_send_pages(&j->s, mem, page * PAGE, (uint32_t)run, err, errlen) < 0)
-            return -1;
+        if ((r = mstream_send_pages(&j->s, mem, &untouched, page * PAGE, (uint32_t)run, err,
+                                    errlen)) < 0)
+            break;
         for (uint64_t i = page; i < page + run; i++)
             bits[i / 64] &= ~(1ULL << (i % 64));
         page += run;
@@ -147,7 +152,8 @@ static int send_dirty(struct migration_job *j, uint64_t *bits, uint64_t ndirty, 
         if (++runs % PUBLISH_EVERY == 0)
             publish(j, NULL, ndirty);
     }
-    return 0;
+    mem_scan_close(&untouched);
+    return r;
 }
 
 /* The CPU the guest sees, as kvmbox gave it (a boot's table, or the one a
@@ -222,8 +228,12 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
     for (unsigned it = 0;; it++) {
         uint64_t n = count_bits(bits, words), t0 = now_ms(), b0 = atomic_load(&j->s.bytes_sent);
         publish(j, "precopy", n);
+        /* The pass ends when the destination has applied it (its ACK):
+         * the rate measured is what reached it, not what the socket
+         * buffers took, and a switch-over starts with nothing in flight. */
         if (send_dirty(j, bits, n, err, errlen) < 0 ||
-            mstream_send_iteration_end(&j->s, it, n, err, errlen) < 0 ||
+            mstream_send_iteration(&j->s, MSG_ITERATION_END, it, n, err, errlen) < 0 ||
+            expect(&j->s, MSG_ITERATION_ACK, MSG_TIMEOUT_MS, err, errlen) < 0 ||
             dirty_log_take(vm, bits, err, errlen) < 0)
             return -1;
         /* What the guest wrote must be hashed again; what it left alone

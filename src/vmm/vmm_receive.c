@@ -134,6 +134,10 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
     }
     mem_scan_open(&untouched, &vm->mem);
     scanning = true;
+    /* The fresh memory's digest now, before pages come (untouched: taken
+     * as zero, unread); from here only what the stream changes is hashed
+     * again. */
+    mem_digest_update(&digest, &vm->mem, 0, digest.nchunks, NULL);
     for (;;) {
         struct mmsg msg;
         if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, why, sizeof why) < 0) {
@@ -147,12 +151,14 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
                 snprintf(err, errlen, "pages where none belong in the migration stream");
                 goto refuse;
             }
-            if (mstream_apply_pages(&msg, &vm->mem, &untouched, why, sizeof why) < 0) {
+            int changed = mstream_apply_pages(&msg, &vm->mem, &untouched, why, sizeof why);
+            if (changed < 0) {
                 snprintf(err, errlen, "%s", why);
                 goto refuse;
             }
-            mem_digest_mark(&digest, msg.u.pages.offset,
-                            (uint64_t)msg.u.pages.npages * MSTREAM_PAGE);
+            if (changed)
+                mem_digest_mark(&digest, msg.u.pages.offset,
+                                (uint64_t)msg.u.pages.npages * MSTREAM_PAGE);
             if (msg.u.pages.offset / MEM_DIGEST_CHUNK > cursor) {
                 mem_digest_update(&digest, &vm->mem, cursor, msg.u.pages.offset / MEM_DIGEST_CHUNK,
                                   NULL);
@@ -171,6 +177,11 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
             if (!local)
                 mem_digest_update(&digest, &vm->mem, cursor, digest.nchunks, NULL);
             cursor = 0;
+            if (mstream_send_iteration(s, MSG_ITERATION_ACK, msg.u.iteration_end.iteration,
+                                       msg.u.iteration_end.pages, why, sizeof why) < 0) {
+                snprintf(err, errlen, "%s", why);
+                goto fail;
+            }
             break;
         case MSG_STATE:
             if (take_state(m, vm, &msg, local ? NULL : &digest, mine, err, errlen) < 0)

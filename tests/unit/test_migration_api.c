@@ -436,6 +436,10 @@ static void *dest_thread(void *arg)
         d->seen |= 1u << msg.type;
         if (msg.type == MSG_CPUID && mstream_send(&d->s, MSG_HELLO_ACK, NULL, 0, err, sizeof err) < 0)
             break;
+        if (msg.type == MSG_ITERATION_END &&
+            mstream_send_iteration(&d->s, MSG_ITERATION_ACK, msg.u.iteration_end.iteration,
+                                   msg.u.iteration_end.pages, err, sizeof err) < 0)
+            break;
         if (msg.type == MSG_DIGEST)
             atomic_store(&d->got_digest, true);
     }

@@ -2,6 +2,7 @@
  * page runs (zero and not) applied into a second guest memory, the
  * memory digest, and every way a stream can be wrong (bounds, checksum,
  * magic, truncation, a stalled peer, stray fds), URLs and their sockets. */
+#include "core/mem_scan.h"
 #include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
 #include "migration/migration_url.h"
@@ -71,7 +72,7 @@ static void round_trip_every_type(void **state)
     assert_int_equal(mstream_send_hello(&p.a, 16 * MIB, MSTREAM_HELLO_LOCAL, err, sizeof err), 0);
     assert_int_equal(mstream_send(&p.a, MSG_HELLO_ACK, NULL, 0, err, sizeof err), 0);
     assert_int_equal(mstream_send(&p.a, MSG_CONFIG, config, strlen(config), err, sizeof err), 0);
-    assert_int_equal(mstream_send_iteration_end(&p.a, 3, 12345, err, sizeof err), 0);
+    assert_int_equal(mstream_send_iteration(&p.a, MSG_ITERATION_END, 3, 12345, err, sizeof err), 0);
     assert_int_equal(mstream_send(&p.a, MSG_STATE, st, strlen(st), err, sizeof err), 0);
     assert_int_equal(mstream_send(&p.a, MSG_DIGEST, digest, 16, err, sizeof err), 0);
     assert_int_equal(mstream_send(&p.a, MSG_DIGEST_OK, NULL, 0, err, sizeof err), 0);
@@ -162,6 +163,7 @@ static void fill(const struct guest_mem *m, uint64_t off, uint64_t len)
 struct sender {
     struct migration_stream *s;
     const struct guest_mem *mem;
+    struct mem_scan *untouched;      /* may be NULL */
     uint64_t offset;
     uint32_t npages;
     int r;
@@ -171,9 +173,9 @@ struct sender {
 static void *send_thread(void *arg)
 {
     struct sender *t = arg;
-    t->r = mstream_send_pages(t->s, t->mem, t->offset, t->npages, t->err, sizeof t->err);
+    t->r = mstream_send_pages(t->s, t->mem, t->untouched, t->offset, t->npages, t->err, sizeof t->err);
     if (t->r == 0)
-        t->r = mstream_send_iteration_end(t->s, 1, 0, t->err, sizeof t->err);
+        t->r = mstream_send_iteration(t->s, MSG_ITERATION_END, 1, 0, t->err, sizeof t->err);
     return NULL;
 }
 
@@ -221,7 +223,11 @@ static void pages_copy_and_digest(void **state)
 
     struct pair p;
     pair_open(&p);
-    struct sender t = {.s = &p.a, .mem = &src, .offset = 0, .npages = 16 * MIB / PAGE};
+    /* Untouched source pages go as zero unread; the result is the same. */
+    struct mem_scan scan;
+    mem_scan_open(&scan, &src);
+    struct sender t = {.s = &p.a, .mem = &src, .untouched = &scan, .offset = 0,
+                       .npages = 16 * MIB / PAGE};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, send_thread, &t), 0);
     unsigned zero_msgs, msgs = receive_into(&p.b, &dst, &zero_msgs);
@@ -261,6 +267,7 @@ static void pages_copy_and_digest(void **state)
     mem_digest_all(&dst, d2);
     assert_memory_not_equal(d1, d2, 16);
 
+    mem_scan_close(&scan);
     pair_close(&p);
     guest_mem_destroy(&src);
     guest_mem_destroy(&dst);
@@ -288,13 +295,13 @@ static void pages_subrange_and_send_bounds(void **state)
     assert_true(migration_is_zero(dst.host, 3 * PAGE));
     assert_true(migration_is_zero(dst.host + 8 * PAGE, 16 * MIB - 8 * PAGE));
 
-    expect_err(mstream_send_pages(&p.a, &src, 16 * MIB, 1, err, sizeof err), err,
+    expect_err(mstream_send_pages(&p.a, &src, NULL, 16 * MIB, 1, err, sizeof err), err,
                "not all guest memory");
-    expect_err(mstream_send_pages(&p.a, &src, 16 * MIB - PAGE, 2, err, sizeof err), err,
+    expect_err(mstream_send_pages(&p.a, &src, NULL, 16 * MIB - PAGE, 2, err, sizeof err), err,
                "not all guest memory");
-    expect_err(mstream_send_pages(&p.a, &src, 100, 1, err, sizeof err), err,
+    expect_err(mstream_send_pages(&p.a, &src, NULL, 100, 1, err, sizeof err), err,
                "not all guest memory");
-    assert_int_equal(mstream_send_pages(&p.a, &src, 16 * MIB, 0, err, sizeof err), 0);
+    assert_int_equal(mstream_send_pages(&p.a, &src, NULL, 16 * MIB, 0, err, sizeof err), 0);
     pair_close(&p);
     guest_mem_destroy(&src);
     guest_mem_destroy(&dst);
@@ -354,7 +361,7 @@ static void apply_bounds(void **state)
         if (r == 0)
             r = mstream_apply_pages(&m, &mem, NULL, err, sizeof err);
         if (cases[i].ok) {
-            assert_int_equal(r, 0);
+            assert_true(r >= 0);
         } else {
             assert_int_equal(r, -1);
             assert_true(strstr(err, "outside guest memory") || strstr(err, "PAGES run of"));
