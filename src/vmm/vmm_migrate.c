@@ -32,6 +32,12 @@
 
 #define PAGE MSTREAM_PAGE
 #define MAX_ITERATIONS 30
+/* Once the rest fits the allowed pause, one more pass still pays while it
+ * leaves less than half of what it sent dirty and the pause it would
+ * save is above this (and for at most SHRINK_PASSES passes in all): the
+ * guest sees a shorter pause for a few short passes more. */
+#define SHRINK_FLOOR_US 500
+#define SHRINK_PASSES 10
 #define MSG_TIMEOUT_MS 30000        /* no progress at all for this long: the peer is gone */
 /* Auto-converge as QEMU's: a first step of 20%, then 10% more each pass
  * that still does not converge. */
@@ -226,7 +232,7 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
         bits[i / 64] |= 1ULL << (i % 64);
     uint64_t deadline = now_ms() + (uint64_t)o->timeout_s * 1000;
     for (unsigned it = 0;; it++) {
-        uint64_t n = count_bits(bits, words), t0 = now_ms(), b0 = atomic_load(&j->s.bytes_sent);
+        uint64_t n = count_bits(bits, words), t0 = now_us(), b0 = atomic_load(&j->s.bytes_sent);
         publish(j, "precopy", n);
         /* The pass ends when the destination has applied it (its ACK):
          * the rate measured is what reached it, not what the socket
@@ -240,20 +246,21 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
          * this pass is hashed now, off the pause. */
         mem_digest_mark_pages(&j->digest, bits);
         mem_digest_update(&j->digest, &vm->mem, 0, j->digest.nchunks, bits);
-        uint64_t ms = now_ms() - t0, bytes = atomic_load(&j->s.bytes_sent) - b0;
+        uint64_t us = now_us() - t0, bytes = atomic_load(&j->s.bytes_sent) - b0;
         uint64_t left = count_bits(bits, words);
         pthread_mutex_lock(&j->lock);
         /* Bytes a millisecond, of a transfer long enough to tell. */
-        if (ms > 0 && bytes > 0)
-            p->bandwidth = bytes / ms;
-        p->dirty_rate = left * 1000 / (ms ? ms : 1);
+        if (us >= 100 && bytes > 0)
+            p->bandwidth = bytes * 1000 / us;
+        p->dirty_rate = left * 1000000 / (us ? us : 1);
         p->iterations = it + 1;
-        p->expected_pause_ms = p->bandwidth ? left * PAGE / p->bandwidth : 0;
+        uint64_t expected_us = p->bandwidth ? left * PAGE * 1000 / p->bandwidth : 0;
+        p->expected_pause_ms = expected_us / 1000;
         uint64_t expected = p->expected_pause_ms;
         pthread_mutex_unlock(&j->lock);
         publish(j, NULL, left);
-        log_debug("migration: pass %u sent %" PRIu64 " pages in %" PRIu64 " ms; %" PRIu64
-                  " dirty, an expected pause of %" PRIu64 " ms", it, n, ms, left, expected);
+        log_debug("migration: pass %u sent %" PRIu64 " pages in %.2f ms; %" PRIu64
+                  " dirty, an expected pause of %.2f ms", it, n, us / 1e3, left, expected_us / 1e3);
         char props[256];
         snprintf(props, sizeof props, "{\"iteration\":%u,\"pages\":%" PRIu64 ",\"dirty_pages\":%"
                  PRIu64 ",\"expected_pause_ms\":%" PRIu64 "}", it, n, left, expected);
@@ -262,8 +269,11 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
             snprintf(err, errlen, "cancelled");
             return -1;
         }
-        if (expected <= o->downtime_ms)
-            return 0;
+        if (expected <= o->downtime_ms) {
+            if (expected_us < SHRINK_FLOOR_US || left * 2 > n || it + 1 >= SHRINK_PASSES)
+                return 0;
+            continue;
+        }
         if (it + 1 >= MAX_ITERATIONS || now_ms() >= deadline) {
             if (o->timeout_cancel) {
                 snprintf(err, errlen, "the guest dirties memory faster than it can be sent "
