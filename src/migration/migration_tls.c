@@ -1,6 +1,8 @@
 /* TLS under the migration stream (migration_tls.h). */
 #include "migration/migration_tls.h"
 
+#include "util/deadline.h"
+
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -93,21 +95,6 @@ fail:
     dlclose(api->lib);
     api->lib = NULL;
     return -1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int ms_left(int64_t deadline)
-{
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - now_ms();
-    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
 /* The socket under the session: never blocking (the stream's own poll
@@ -248,7 +235,7 @@ static int wait_session(struct migration_tls *t, int64_t deadline, int timeout_m
 {
     struct pollfd p = {.fd = t->fd, .events = direction(t)};
     int r;
-    while ((r = poll(&p, 1, ms_left(deadline))) < 0 && errno == EINTR)
+    while ((r = poll(&p, 1, poll_ms_left(deadline))) < 0 && errno == EINTR)
         ;
     if (r > 0)
         return 0;
@@ -412,7 +399,7 @@ int migration_tls_start(int fd, enum migration_tls_role role, const char *dir,
     t->fd = fd;
     t->role = role;
     snprintf(t->peer_host, sizeof t->peer_host, "%s", peer_host ? peer_host : "");
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
     if (api_load(&t->api, err, errlen) < 0) {
         free(t);
         return -1;

@@ -1,6 +1,8 @@
 /* Migration URLs and their sockets (migration_url.h). */
 #include "migration/migration_url.h"
 
+#include "util/deadline.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,22 +97,6 @@ int migration_url_parse(const char *url, struct migration_url *out, char *err, s
     out->host[hlen] = '\0';
     snprintf(out->port, sizeof out->port, "%lu", v);
     return 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* poll()'s time-out for what is left of a deadline (-1: none). */
-static int ms_left(int64_t deadline)
-{
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - now_ms();
-    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
 static void set_nodelay(int fd)
@@ -230,9 +216,9 @@ int migration_listen(const char *url, int *listen_fd, char *err, size_t errlen)
 int migration_accept(int listen_fd, int timeout_ms, int *fd, char *err, size_t errlen)
 {
     struct pollfd p = {.fd = listen_fd, .events = POLLIN};
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
     for (;;) {
-        int r = poll(&p, 1, ms_left(deadline));
+        int r = poll(&p, 1, poll_ms_left(deadline));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -273,7 +259,7 @@ static int connect_one(const struct sockaddr *sa, socklen_t len, int family, int
         if (e == EINPROGRESS) {
             struct pollfd p = {.fd = s, .events = POLLOUT};
             int r;
-            while ((r = poll(&p, 1, ms_left(deadline))) < 0 && errno == EINTR)
+            while ((r = poll(&p, 1, poll_ms_left(deadline))) < 0 && errno == EINTR)
                 ;
             socklen_t el = sizeof e;
             if (r == 0)
@@ -298,7 +284,7 @@ int migration_connect(const char *url, int timeout_ms, int *fd, char *err, size_
     struct migration_url u;
     if (migration_url_parse(url, &u, err, errlen) < 0)
         return -1;
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
     if (u.kind == MIGRATION_URL_UNIX) {
         struct sockaddr_un a;
         unix_addr(&u, &a);

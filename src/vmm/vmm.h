@@ -142,9 +142,10 @@ typedef void (*migrate_end_fn)(void *ctx, const struct migrate_progress *outcome
  * success the VM is gone from here; on failure it runs on, and the
  * outcome says why. on_end may be NULL (then the VMM exits by itself). */
 struct migration_stream;
-enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s, const char *config_json,
-                                    size_t config_len, const struct migrate_options *o,
-                                    migrate_end_fn on_end, void *ctx, char *err, size_t errlen);
+enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s,
+                                    const char *config_json, size_t config_len,
+                                    const struct migrate_options *o, migrate_end_fn on_end,
+                                    void *ctx, char *err, size_t errlen);
 /* The migration in progress, else the last one's outcome; VMM_NO_VM when
  * none was ever started. */
 enum vmm_result vmm_migration_progress(struct vmm *m, struct migrate_progress *out);

@@ -16,6 +16,7 @@
 #include "core/state.h"
 #include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
+#include "util/deadline.h"
 #include "util/log.h"
 #include "vmm/dirty_log.h"
 #include "vmm/vcpu_throttle.h"
@@ -76,20 +77,6 @@ struct migration_job {
     uint64_t state_bytes;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static uint64_t count_bits(const uint64_t *bits, size_t words)
 {
     uint64_t n = 0;
@@ -112,7 +99,7 @@ static void publish(struct migration_job *j, const char *phase, uint64_t dirty_l
     j->progress.dirty_pages = dirty_left;
     j->progress.bytes = atomic_load(&j->s.bytes_sent);
     j->progress.pages = atomic_load(&j->s.pages_sent);
-    j->progress.elapsed_ms = now_ms() - j->start_ms;
+    j->progress.elapsed_ms = (uint64_t)monotonic_ms() - j->start_ms;
     j->progress.throttle_pct = atomic_load(&j->vm->throttle_pct);
     pthread_mutex_unlock(&j->lock);
 }
@@ -230,9 +217,10 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
     memset(bits, 0, words * sizeof *bits);
     for (uint64_t i = 0; i < pages; i++)
         bits[i / 64] |= 1ULL << (i % 64);
-    uint64_t deadline = now_ms() + (uint64_t)o->timeout_s * 1000;
+    uint64_t deadline = (uint64_t)monotonic_ms() + (uint64_t)o->timeout_s * 1000;
     for (unsigned it = 0;; it++) {
-        uint64_t n = count_bits(bits, words), t0 = now_us(), b0 = atomic_load(&j->s.bytes_sent);
+        uint64_t n = count_bits(bits, words), t0 = (uint64_t)monotonic_us();
+        uint64_t b0 = atomic_load(&j->s.bytes_sent);
         publish(j, "precopy", n);
         /* The pass ends when the destination has applied it (its ACK):
          * the rate measured is what reached it, not what the socket
@@ -246,7 +234,7 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
          * this pass is hashed now, off the pause. */
         mem_digest_mark_pages(&j->digest, bits);
         mem_digest_update(&j->digest, &vm->mem, 0, j->digest.nchunks, bits);
-        uint64_t us = now_us() - t0, bytes = atomic_load(&j->s.bytes_sent) - b0;
+        uint64_t us = (uint64_t)monotonic_us() - t0, bytes = atomic_load(&j->s.bytes_sent) - b0;
         uint64_t left = count_bits(bits, words);
         pthread_mutex_lock(&j->lock);
         /* Bytes a millisecond, of a transfer long enough to tell. */
@@ -274,7 +262,7 @@ static int precopy(struct migration_job *j, uint64_t *bits, size_t words, char *
                 return 0;
             continue;
         }
-        if (it + 1 >= MAX_ITERATIONS || now_ms() >= deadline) {
+        if (it + 1 >= MAX_ITERATIONS || (uint64_t)monotonic_ms() >= deadline) {
             if (o->timeout_cancel) {
                 snprintf(err, errlen, "the guest dirties memory faster than it can be sent "
                          "(%" PRIu64 " ms of pause expected after %u passes, %u allowed)",
@@ -319,7 +307,7 @@ static int stop_and_copy(struct migration_job *j, uint64_t *bits, char *err, siz
                        errlen) < 0)
             return -1;
     }
-    j->t_pages = now_us() - j->pause_us;
+    j->t_pages = (uint64_t)monotonic_us() - j->pause_us;
     struct state_writer w;
     state_writer_init(&w);
     int r = vmm_save_state(j->m, &w, err, errlen);
@@ -329,16 +317,16 @@ static int stop_and_copy(struct migration_job *j, uint64_t *bits, char *err, siz
     state_writer_free(&w);
     if (r < 0)
         return -1;
-    j->t_state = now_us() - j->pause_us;
+    j->t_state = (uint64_t)monotonic_us() - j->pause_us;
     if (!j->local) {
         uint8_t digest[16];
         mem_digest_final(&j->digest, &vm->mem, digest);
         if (mstream_send(&j->s, MSG_DIGEST, digest, sizeof digest, err, errlen) < 0)
             return -1;
     }
-    j->t_digest = now_us() - j->pause_us;
+    j->t_digest = (uint64_t)monotonic_us() - j->pause_us;
     r = expect(&j->s, MSG_DIGEST_OK, MSG_TIMEOUT_MS * 2, err, errlen);
-    j->t_checked = now_us() - j->pause_us;
+    j->t_checked = (uint64_t)monotonic_us() - j->pause_us;
     return r;
 }
 
@@ -366,7 +354,7 @@ static int finish(struct migration_job *j, bool *stay_paused, char *err, size_t 
     char rerr[256];
     if (mstream_recv(&j->s, MSG_TIMEOUT_MS * 2, &msg, rerr, sizeof rerr) == 0 &&
         msg.type == MSG_RUNNING) {
-        j->t_running = now_us() - j->pause_us;
+        j->t_running = (uint64_t)monotonic_us() - j->pause_us;
         return 0;
     }
     pthread_mutex_lock(&j->lock);
@@ -416,11 +404,11 @@ static int migrate(struct migration_job *j, char *err, size_t errlen)
             goto out;
     }
     publish(j, "switch-over", 0);
-    j->pause_us = now_us();
+    j->pause_us = (uint64_t)monotonic_us();
     if (pause_vm(j, err, errlen) < 0)
         goto out;
     paused = true;
-    j->t_paused = now_us() - j->pause_us;
+    j->t_paused = (uint64_t)monotonic_us() - j->pause_us;
     if (stop_and_copy(j, bits, err, errlen) < 0 || finish(j, &stay_paused, err, errlen) < 0)
         goto out;
     pthread_mutex_lock(&j->lock);
@@ -483,9 +471,10 @@ static void job_free(struct migration_job *j)
     free(j);
 }
 
-enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s, const char *config_json,
-                                    size_t config_len, const struct migrate_options *o,
-                                    migrate_end_fn on_end, void *ctx, char *err, size_t errlen)
+enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s,
+                                    const char *config_json, size_t config_len,
+                                    const struct migrate_options *o, migrate_end_fn on_end,
+                                    void *ctx, char *err, size_t errlen)
 {
     enum vm_state st;
     enum vmm_result res = VMM_REFUSED;
@@ -520,7 +509,7 @@ enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s, c
     j->local = o->local;
     j->on_end = on_end;
     j->ctx = ctx;
-    j->start_ms = now_ms();
+    j->start_ms = (uint64_t)monotonic_ms();
     j->s = *s;
     pthread_mutex_init(&j->lock, NULL);
     j->progress = (struct migrate_progress){
@@ -549,7 +538,7 @@ enum vmm_result vmm_migration_progress(struct vmm *m, struct migrate_progress *o
     }
     pthread_mutex_lock(&j->lock);
     *out = j->progress;
-    out->elapsed_ms = now_ms() - j->start_ms;
+    out->elapsed_ms = (uint64_t)monotonic_ms() - j->start_ms;
     pthread_mutex_unlock(&j->lock);
     return VMM_OK;
 }
@@ -595,7 +584,7 @@ void vmm_migration_reap(struct vmm *m, bool exiting)
     pthread_join(j->thread, NULL);
     m->migration = NULL;
     struct migrate_progress out = j->progress;
-    out.elapsed_ms = now_ms() - j->start_ms;
+    out.elapsed_ms = (uint64_t)monotonic_ms() - j->start_ms;
     m->last_migration = out;
     bool ok = out.status == MIGRATE_COMPLETED;
     if (ok) {

@@ -12,6 +12,7 @@
 #include "core/state.h"
 #include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
+#include "util/deadline.h"
 #include "util/log.h"
 #include "vmm/cpuid.h"
 #include "vmm/cpuid_compat.h"
@@ -27,13 +28,6 @@
 #include <unistd.h>
 
 #define MSG_TIMEOUT_MS 30000        /* no progress at all for this long: the peer is gone */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, size_t errlen)
 {
@@ -82,23 +76,23 @@ static int take_state(struct vmm *m, struct vm *vm, const struct mmsg *msg,
         snprintf(err, errlen, "a second STATE in the migration stream");
         return -1;
     }
-    uint64_t t0 = now_us();
+    uint64_t t0 = (uint64_t)monotonic_us();
     if (d)
         mem_digest_final(d, &vm->mem, digest);
-    uint64_t t1 = now_us();
+    uint64_t t1 = (uint64_t)monotonic_us();
     char why[512];
     if (vmm_load_state(m, vm, msg->payload, msg->len, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot load the VM's state: %s", why);
         return -1;
     }
-    uint64_t t2 = now_us();
+    uint64_t t2 = (uint64_t)monotonic_us();
     if (vm_start_paused(vm, why, sizeof why) < 0) {
         snprintf(err, errlen, "cannot load the VM's state: %s", why);
         return -1;
     }
     log_debug("migration: the state arrived: the digest brought up to date in %.2f ms, the "
               "state loaded in %.2f ms, the vCPUs started parked in %.2f ms", (t1 - t0) / 1e3,
-              (t2 - t1) / 1e3, (now_us() - t2) / 1e3);
+              (t2 - t1) / 1e3, ((uint64_t)monotonic_us() - t2) / 1e3);
     return 0;
 }
 
@@ -230,12 +224,13 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
                 snprintf(err, errlen, "the sender completed before the state arrived");
                 goto refuse;
             }
-            uint64_t t0 = now_us();
+            uint64_t t0 = (uint64_t)monotonic_us();
             if (vm_resume(vm, why, sizeof why) < 0) {
                 snprintf(err, errlen, "cannot run the VM: %s", why);
                 goto fail;
             }
-            log_debug("migration: COMPLETE: the VM resumed in %.2f ms", (now_us() - t0) / 1e3);
+            log_debug("migration: COMPLETE: the VM resumed in %.2f ms",
+                      ((uint64_t)monotonic_us() - t0) / 1e3);
             if (mstream_send(s, MSG_RUNNING, NULL, 0, why, sizeof why) < 0)
                 log_warn("migration: the VM runs here, but the sender could not be told: %s", why);
             event_emit(&m->events, "vm", "received");
