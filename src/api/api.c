@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifndef KVMBOX_VERSION
@@ -471,6 +472,27 @@ static void handle(void *ctx, const struct http_request *req, struct http_respon
     error1(r, 404, "unknown endpoint");
 }
 
+/* Who may drive the VM: root, or the user kvmbox runs as (SO_PEERCRED,
+ * whatever the socket's mode was made or changed to). Others are refused
+ * and logged. */
+static bool peer_allowed(void *ctx, int fd, char *why, size_t whylen)
+{
+    (void)ctx;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        snprintf(why, whylen, "the client's credentials cannot be read: %s", strerror(errno));
+        log_warn("API: a client refused: %s", why);
+        return false;
+    }
+    if (cred.uid == 0 || cred.uid == geteuid())
+        return true;
+    snprintf(why, whylen, "user %u may not drive this VM (only root and user %u)",
+             (unsigned)cred.uid, (unsigned)geteuid());
+    log_warn("API: a client refused (pid %d): %s", (int)cred.pid, why);
+    return false;
+}
+
 struct api *api_start(struct vmm *vmm, char *err, size_t errlen)
 {
     struct api *a = calloc(1, sizeof *a);
@@ -491,6 +513,7 @@ struct api *api_start(struct vmm *vmm, char *err, size_t errlen)
         free(a);
         return NULL;
     }
+    http_server_set_peer_check(a->http, peer_allowed, a);
     return a;
 }
 

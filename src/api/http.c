@@ -45,6 +45,7 @@ struct http_conn {
     void (*after_fn)(void *);
     void *after_arg;
     unsigned long deferred;  /* the ticket of an answer to come (http_server_defer), or 0 */
+    char *refused;           /* the peer check's reason: every request answers 403 */
 
     /* The request being parsed. */
     char url[HTTP_MAX_URL + 1];
@@ -70,6 +71,8 @@ struct http_server {
     struct http_conn *conn[HTTP_MAX_CONNECTIONS];
     struct http_conn *current;   /* whose request the handler is answering */
     unsigned long next_ticket;
+    http_peer_check_fn peer_check;
+    void *peer_ctx;
 };
 
 void http_respond_errors(struct http_response *r, int status, const char *const *msgs, unsigned n)
@@ -274,6 +277,15 @@ static int on_message_complete(http_parser *p)
     /* Decided before the handler runs, so the response can say it. An
      * upgrade (or CONNECT) is not followed: what comes after is not HTTP. */
     c->closing = !http_should_keep_alive(p) || p->upgrade;
+    if (c->refused) {
+        const char *msg = c->refused;
+        struct http_response r;
+        http_respond_errors(&r, 403, &msg, 1);
+        c->closing = true;
+        queue_response(c, &r, c->head);
+        http_parser_pause(p, 1);
+        return 0;
+    }
     struct http_response resp = { .status = 500 };
     c->s->current = c;
     c->s->handler(c->s->ctx, &req, &resp);
@@ -333,6 +345,7 @@ static void conn_close(struct http_conn *c)
     close(c->fd);
     free(c->out);
     free(c->body);
+    free(c->refused);
     free(c);
 }
 
@@ -450,17 +463,28 @@ static void listener_ready(void *ctx, short revents)
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        /* A peer that may not talk to us gets its 403 (with the reason)
+         * to its request; without memory for that, just the close. */
+        char why[256];
+        char *refused = NULL;
+        if (s->peer_check && !s->peer_check(s->peer_ctx, fd, why, sizeof why) &&
+            !(refused = strdup(why))) {
+            close(fd);
+            continue;
+        }
         unsigned i = 0;
         while (i < HTTP_MAX_CONNECTIONS && s->conn[i])
             i++;
         struct http_conn *c = i < HTTP_MAX_CONNECTIONS ? calloc(1, sizeof *c) : NULL;
         if (!c || event_loop_add(s->loop, fd, conn_want, conn_ready, c) < 0) {
             free(c);
+            free(refused);
             close(fd);
             continue;
         }
         c->s = s;
         c->fd = fd;
+        c->refused = refused;
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->parser.data = c;
         s->conn[i] = c;
@@ -540,4 +564,10 @@ void http_server_answer(struct http_server *s, unsigned long ticket, struct http
     queue_response(c, r, c->head);
     c->after_fn = fn;
     c->after_arg = arg;
+}
+
+void http_server_set_peer_check(struct http_server *s, http_peer_check_fn fn, void *ctx)
+{
+    s->peer_check = fn;
+    s->peer_ctx = ctx;
 }

@@ -18,6 +18,7 @@
 
 #include "vmm/event_loop.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define HTTP_MAX_BODY        (4u << 20)   /* larger: 413 */
@@ -59,6 +60,12 @@ struct http_server *http_server_new(int listen_fd, struct event_loop *loop,
  * after_response callbacks are dropped. Not from inside the handler; from
  * an after_response callback it is fine. */
 void http_server_free(struct http_server *s);
+/* Who may talk to the server: called with each accepted connection's fd
+ * before anything is read from it; false (with a one-line reason in why)
+ * refuses it: its request is answered 403 with the reason, and the
+ * connection closed. */
+typedef bool (*http_peer_check_fn)(void *ctx, int fd, char *why, size_t whylen);
+void http_server_set_peer_check(struct http_server *s, http_peer_check_fn fn, void *ctx);
 /* From inside the handler: call fn(arg) once the response being built has
  * been written to the client (or the client went away first, so a
  * shutdown request is never lost). It runs from the loop, as the last

@@ -131,8 +131,8 @@ enum migration_result send_migration(struct vmm *m, const char *body, size_t len
     return r == VMM_OK ? MIGRATION_OK : r == VMM_NO_VM ? MIGRATION_NO_VM : MIGRATION_FAILED;
 }
 
-/* HELLO, CONFIG and CPUID: what the sender offers, and the VM built from
- * it; a local migration's memfd (*memfd, else -1). */
+/* HELLO, CONFIG and CPUID: what the sender offers, and the configuration
+ * to build the VM from; a local migration's memfd (*memfd, else -1). */
 static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_config **cfg,
                       int *memfd, char *err, size_t errlen)
 {
@@ -173,7 +173,8 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
         goto refuse_config;
     }
     /* The guest's CPU, checked against this host's before any memory
-     * moves: HELLO_ACK says the migration is taken. */
+     * moves (the receiver's HELLO_ACK, once it has built the VM, says the
+     * migration is taken). */
     if (mstream_recv(s, MSG_TIMEOUT_MS, &msg, err, errlen) < 0)
         goto fail_config;
     if (msg.type != MSG_CPUID) {
@@ -192,8 +193,6 @@ static int take_offer(struct vmm *m, struct migration_stream *s, struct vm_confi
                  (unsigned long long)memfd_size, (unsigned long long)mem_size);
         goto refuse_config;
     }
-    if (mstream_send(s, MSG_HELLO_ACK, NULL, 0, err, errlen) < 0)
-        goto fail_config;
     return 0;
 refuse_config:
     mstream_send_error(s, why, sizeof why, "%s", err);

@@ -128,7 +128,7 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
     bool scanning = false;
     if (!vm) {
         snprintf(err, errlen, "out of memory");
-        goto fail_config;
+        goto refuse_config;
     }
     log_clear_last_error();
     if (vm_create_for_restore(vm, cfg, &env, local ? &fill : NULL) < 0) {
@@ -136,9 +136,14 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
                  *log_last_error() ? log_last_error() : "see the VMM's log");
         vm_destroy(vm);
         free(vm);
-        goto fail_config;
+        goto refuse_config;
     }
     m->vm = vm;
+    /* Built: the migration is taken, and memory may come. */
+    if (mstream_send(s, MSG_HELLO_ACK, NULL, 0, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
     if (!local && mem_digest_init(&digest, &vm->mem) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -261,7 +266,10 @@ fail:
     }
     event_emit(&m->events, "vm", "receive-failed");
     return VMM_REFUSED;
-fail_config:
+refuse_config:
+    /* The sender learns why before any memory moves. */
+    mstream_send_error(s, why, sizeof why, "%s", err);
+    event_emit(&m->events, "vm", "receive-failed");
     if (memfd >= 0)
         close(memfd);
     m->cfg = NULL;

@@ -30,7 +30,8 @@ NAMES=("migration: tcp: the pattern guest moved mid-run finishes on the destinat
        "migration: local (unix:, local=on, shared=on memory): the memfd is handed over, the counting guest counts on to the same checksum; ctl reports the memory handed over, not copied"
        "migration: local=on for a VM whose memory is not shared: 500 naming shared=on; the VM runs on"
        "migration: while it runs (a destination that never answers): vm.migration-progress says running, vm.pause is refused, vm.cancel-migration stops it: the send answers 500, progress says cancelled, the VM runs on and finishes"
-       "migration: auto-converge: a guest dirtying faster than a 20mbit veth carries is slowed down (migration-throttled) and moved; every round verified once")
+       "migration: auto-converge: a guest dirtying faster than a 20mbit veth carries is slowed down (migration-throttled) and moved; every round verified once"
+       "migration: a destination without the memory for the VM refuses before any memory moves (500 naming it on both sides); the VM runs on and finishes")
 api_tests_need_curl
 
 MIB=1048576
@@ -434,6 +435,26 @@ check "${NAMES[19]}" eval '[[ $progress == *\"status\":\"running\"* ]] && [ "$pa
     { echo "#   progress $progress; pause $pause_code $pause_body; cancel $cancel_code; send $scode $sbody";
       echo "#   after $after; cancel again $again; source status $rc"; false; }'
 echo "# while it ran: $progress"
+
+# A destination that cannot map the guest's memory (its address space
+# limited below the VM's 1 GiB) says so before any memory moves.
+next_port
+start s12 --memory 1G --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test count_to=300000"
+WRAP=(prlimit --as=$((640 * MIB)))
+start d12
+WRAP=()
+receive d12 "tcp:127.0.0.1:$PORT"
+wait_for "$TMP/s12.out" "count_to: 30000[[:space:]]*$"
+send s12 "tcp:127.0.0.1:$PORT"
+scode=$code sbody=$body
+received d12
+sock d12; api GET vmm.ping; dping=$code
+finish s12
+kill "$(kvmbox_pid d12)" 2>/dev/null; finish d12
+check "${NAMES[21]}" eval '[ "$scode" = 500 ] && grep -q "cannot build the VM" <<< "$sbody" &&
+    [ "$rcode" = 500 ] && grep -q "cannot build the VM" <<< "$rbody" && [ "$dping" = 200 ] &&
+    grep -q "$DONE" "$TMP/s12.out" || { echo "#   send $scode $sbody; receive $rcode $rbody; ping $dping"; false; }'
+echo "# no memory at the destination: $sbody"
 
 # ---- 8: two network namespaces, a rate-limited veth ----
 ns=kvmbox-mig-$$
