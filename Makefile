@@ -30,7 +30,8 @@ LDFLAGS += $(SANFLAGS)
 # static likewise. GnuTLS (a migration's tls_dir) is loaded with dlopen, as
 # libslirp: linked, it added 2.5 MiB to every VM; libgnutls28-dev is for
 # the header (and openssl, in deps, makes the tests' certificates).
-LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a -l:libxxhash.a
+LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a -l:libxxhash.a \
+           -l:libseccomp.a
 
 # The VMM minus main(): unit tests link against this.
 LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
@@ -104,7 +105,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    gcc make libc6-dev binutils libcmocka-dev qemu-system-x86 python3 util-linux \
 	    e2fsprogs libslirp-dev liburing-dev libhttp-parser-dev libjson-c-dev libxxhash-dev curl iproute2 \
-	    libgnutls28-dev openssl \
+	    libgnutls28-dev openssl libseccomp-dev \
 	    clang libclang-rt-14-dev fio
 
 # Boots the PVH test guest, which reports what it was given and resets

@@ -756,17 +756,9 @@ static void print_ratios(const struct outcome *k, const struct outcome *q, int r
 
 int main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: migrate KVMBOX RUNS GUEST_DIR RAM_MIB:REWRITE_MIB...\n");
-        return 1;
-    }
-    const char *kvmbox = argv[1];
-    int runs = atoi(argv[2]);
-    if (runs < 1 || runs > MAX_RUNS) {
-        fprintf(stderr, "bench/migrate: RUNS is 1 to %d\n", MAX_RUNS);
-        return 1;
-    }
-    int ncases = argc - 4;
+    const char *kvmbox;
+    int runs;
+    int ncases = bench_args(argc, argv, "migrate", "RAM_MIB:REWRITE_MIB", MAX_RUNS, &kvmbox, &runs);
     struct guest_case *cases = calloc((size_t)ncases, sizeof *cases);
     if (!cases)
         return 1;

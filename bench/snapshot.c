@@ -347,17 +347,9 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
 
 int main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: snapshot KVMBOX RUNS GUEST_DIR RAM_MIB:TOUCH_MIB...\n");
-        return 1;
-    }
-    const char *kvmbox = argv[1];
-    int runs = atoi(argv[2]);
-    if (runs < 1 || runs > MAX_RUNS) {
-        fprintf(stderr, "bench/snapshot: RUNS is 1 to %d\n", MAX_RUNS);
-        return 1;
-    }
-    int ncases = argc - 4;
+    const char *kvmbox;
+    int runs;
+    int ncases = bench_args(argc, argv, "snapshot", "RAM_MIB:TOUCH_MIB", MAX_RUNS, &kvmbox, &runs);
     struct guest_case *cases = calloc((size_t)ncases, sizeof *cases);
     if (!cases)
         return 1;

@@ -399,3 +399,19 @@ void qemu_argv(char **argv, size_t cap, unsigned ram_mib, const char *kernel, ch
         argv[n++] = *extra++;
     argv[n] = NULL;
 }
+
+int bench_args(int argc, char **argv, const char *name, const char *cases, int max_runs,
+               const char **kvmbox, int *runs)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s KVMBOX RUNS GUEST_DIR %s...\n", name, cases);
+        exit(1);
+    }
+    *kvmbox = argv[1];
+    *runs = atoi(argv[2]);
+    if (*runs < 1 || *runs > max_runs) {
+        fprintf(stderr, "bench/%s: RUNS is 1 to %d\n", name, max_runs);
+        exit(1);
+    }
+    return argc - 4;
+}

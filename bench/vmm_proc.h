@@ -104,4 +104,10 @@ void qmp_call(struct conn *c, const char *cmd, int fd, char *reply, size_t cap);
 void qemu_argv(char **argv, size_t cap, unsigned ram_mib, const char *kernel, char *mem,
                char *const *extra);
 
+/* The benchmarks' command line: NAME KVMBOX RUNS GUEST_DIR CASE...
+ * (cases: `cases`, e.g. "RAM_MIB:TOUCH_MIB"). Exits with the usage on a
+ * bad one; returns the number of cases (from argv[4] on). */
+int bench_args(int argc, char **argv, const char *name, const char *cases, int max_runs,
+               const char **kvmbox, int *runs);
+
 #endif

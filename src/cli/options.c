@@ -4,6 +4,7 @@
 
 #include "arch/x86/layout.h"
 #include "core/config_check.h"
+#include "sandbox/sandbox.h"
 #include "util/size.h"
 #include "vmm/cpuid.h"
 
@@ -15,7 +16,7 @@
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
     OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_TESTDEV,
-    OPT_API_SOCKET, OPT_EVENT_MONITOR, OPT_RESTORE,
+    OPT_API_SOCKET, OPT_EVENT_MONITOR, OPT_RESTORE, OPT_SECCOMP,
 };
 
 static const struct option long_opts[] = {
@@ -29,6 +30,7 @@ static const struct option long_opts[] = {
     { "api-socket", required_argument, NULL, OPT_API_SOCKET },
     { "event-monitor", required_argument, NULL, OPT_EVENT_MONITOR },
     { "restore", required_argument, NULL, OPT_RESTORE },
+    { "seccomp", required_argument, NULL, OPT_SECCOMP },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
@@ -68,6 +70,10 @@ void options_usage(FILE *out)
           "                     tap= and disk= give a NIC or disk of that id a new host side\n"
           "  --event-monitor path=FILE|fd=N\n"
           "                     a JSON line per VMM and VM state change (CH's events)\n"
+          "  --seccomp on|off|log\n"
+          "                     each thread's system-call filter (default on: a call\n"
+          "                     outside it ends kvmbox, naming it; log: the kernel\n"
+          "                     logs it and it goes ahead)\n"
           "  --testdev          QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017, MMIO at\n"
           "                     0xff000000), which kvm-unit-tests' ioapic/emulator use\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
@@ -395,7 +401,7 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     return 0;
 }
 
-#define NOPTS (OPT_RESTORE - OPT_KERNEL + 1)
+#define NOPTS (OPT_SECCOMP - OPT_KERNEL + 1)
 
 /* What each option's value looks like, for messages, and whether it may
  * be given more than once: --disk and --net add a device each time, and a
@@ -419,6 +425,7 @@ static const struct { const char *value; bool repeatable; } opt_info[NOPTS] = {
     [OPT_API_SOCKET - OPT_KERNEL] = { "PATH, path=PATH or fd=N", false },
     [OPT_EVENT_MONITOR - OPT_KERNEL] = { "path=FILE or fd=N", false },
     [OPT_RESTORE - OPT_KERNEL] = { "source_url=file:///DIR[,...]", false },
+    [OPT_SECCOMP - OPT_KERNEL] = { "on, off or log", false },
 };
 
 static bool is_long_option(const char *arg)
@@ -475,6 +482,7 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
                                       char *buf, size_t buflen, char *err, size_t errlen)
 {
     config_init(cfg);
+    cfg->seccomp = SANDBOX_SECCOMP_ON;      /* a user's kvmbox is sandboxed */
 
     optind = 0;   /* reset getopt: the parser may run more than once */
     opterr = 0;   /* our messages, not getopt's */
@@ -511,6 +519,15 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
                 return OPTIONS_ERROR;
             break;
         case OPT_RESTORE: cfg->restore = optarg; break;
+        case OPT_SECCOMP: {
+            enum sandbox_mode mode;
+            if (sandbox_mode_parse(optarg, &mode) < 0) {
+                snprintf(err, errlen, "--seccomp '%s': expected on, off or log", optarg);
+                return OPTIONS_ERROR;
+            }
+            cfg->seccomp = (int)mode;
+            break;
+        }
         case OPT_EVENT_MONITOR:
             if (parse_path_or_fd("--event-monitor", optarg, false, &cfg->event_path,
                                  &cfg->event_fd, err, errlen) < 0)

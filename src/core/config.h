@@ -89,6 +89,7 @@ struct vm_config {
     const char *event_path;   /* --event-monitor path=FILE, or NULL */
     int event_fd;             /* --event-monitor fd=N (0: none) */
     const char *restore;      /* --restore's value (cli/restore_option.c reads it), or NULL */
+    int seccomp;              /* --seccomp: enum sandbox_mode (0: off; the CLI's default is on) */
     /* Last, and filled only as far as ndisks: 8 x 4 KiB that options_parse_run
      * does not zero, so that a VM without disks never touches them (every
      * touched page of the stack stays resident for the VM's life). */

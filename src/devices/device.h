@@ -6,6 +6,9 @@
 #ifndef KVMBOX_DEVICES_DEVICE_H
 #define KVMBOX_DEVICES_DEVICE_H
 
+#include "sandbox/sandbox.h"
+
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,8 +52,22 @@ struct dev_host {
      * stdout. Never blocks, whatever the reader does: the VMM buffers it
      * and drops (counting) what does not fit. May be NULL: no output. */
     void (*console_write)(void *ctx, const uint8_t *buf, size_t len);
+    /* Starts a device thread `name` in the sandbox's `role`
+     * (sandbox_thread_create), from the VM's spawner: the caller may be a
+     * vCPU thread, which may not create threads. Returns 0 or an error
+     * number. NULL: the caller's own thread creates it (unit tests). */
+    int (*start_thread)(void *ctx, pthread_t *t, const char *name, enum sandbox_role role,
+                        void *(*fn)(void *), void *arg);
     void *ctx;
 };
+
+/* A device's thread, as dev_host.start_thread says. */
+static inline int dev_start_thread(const struct dev_host *h, pthread_t *t, const char *name,
+                                   enum sandbox_role role, void *(*fn)(void *), void *arg)
+{
+    return h->start_thread ? h->start_thread(h->ctx, t, name, role, fn, arg)
+                           : sandbox_thread_create(t, NULL, name, role, fn, arg);
+}
 
 /* Receives one of a device's counters (see device_ops.counters). */
 typedef void (*device_counter_fn)(void *ctx, const char *name, uint64_t value);

@@ -328,8 +328,9 @@ static void start_thread(struct rtc *r)
         return;
     sigset_t all, old;
     sigfillset(&all);
+    sigdelset(&all, SIGSYS);         /* a seccomp trap must reach kvmbox's report */
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&r->thread, NULL, rtc_thread, r);
+    int e = dev_start_thread(&r->host, &r->thread, "rtc", SANDBOX_DEVICE, rtc_thread, r);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
         log_warn("rtc: cannot start the interrupt thread: %s; alarm and update "

@@ -1,5 +1,6 @@
 #include "vmm/console_out.h"
 
+#include "sandbox/sandbox.h"
 #include "util/deadline.h"
 #include "util/kick.h"
 #include "util/log.h"
@@ -78,7 +79,8 @@ int console_out_start(struct console_out *o)
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstacksize(&a, WRITER_STACK);
-    int r = pthread_create(&o->thread, &a, writer_main, o);
+    int r = sandbox_thread_create(&o->thread, &a, "console-out", SANDBOX_CONSOLE_OUT, writer_main,
+                                  o);
     pthread_attr_destroy(&a);
     if (r) {
         log_error("cannot start the console output thread: %s", strerror(r));

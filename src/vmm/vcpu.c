@@ -1,5 +1,6 @@
 #include "vmm/vcpu.h"
 
+#include "sandbox/sandbox.h"
 #include "util/deadline.h"
 #include "util/kick.h"
 #include "util/log.h"
@@ -74,16 +75,16 @@ int vcpu_start(struct vcpu *v)
 {
     /* The thread inherits the caller's mask: SIGINT/SIGTERM blocked (they
      * reach the main loop through its signalfd), the kick open. */
-    int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+    /* Cloud Hypervisor's thread names: libvirt finds vCPU threads by them.
+     * The filter is in place before the guest's first instruction. */
+    char name[16];
+    snprintf(name, sizeof name, "vcpu%u", v->id);
+    int r = sandbox_thread_create(&v->thread, NULL, name, SANDBOX_VCPU, vcpu_thread, v);
     if (r) {
         log_error("cannot start vCPU %u's thread: %s", v->id, strerror(r));
         return -1;
     }
     v->thread_started = true;
-    /* Cloud Hypervisor's thread names: libvirt finds vCPU threads by them. */
-    char name[16];
-    snprintf(name, sizeof name, "vcpu%u", v->id);
-    pthread_setname_np(v->thread, name);
     return 0;
 }
 

@@ -98,6 +98,13 @@ static void host_request_stop(void *ctx, enum vm_stop_reason why, int status)
     vm_request_stop(ctx, why, status);
 }
 
+static int host_start_thread(void *ctx, pthread_t *t, const char *name, enum sandbox_role role,
+                             void *(*fn)(void *), void *arg)
+{
+    struct vm *vm = ctx;
+    return spawner_spawn(&vm->spawner, t, name, role, fn, arg);
+}
+
 static void host_console_write(void *ctx, const uint8_t *buf, size_t len)
 {
     struct vm *vm = ctx;
@@ -398,7 +405,8 @@ static void init_object(struct vm *vm, const struct vm_config *cfg, const struct
         .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
         .set_irq = host_set_irq, .msi_route = host_msi_route, .msi_unroute = host_msi_unroute,
         .irqfd = host_irqfd, .ioeventfd = host_ioeventfd,
-        .request_stop = host_request_stop, .console_write = host_console_write, .ctx = vm,
+        .request_stop = host_request_stop, .console_write = host_console_write,
+        .start_thread = host_start_thread, .ctx = vm,
     };
 }
 
@@ -427,7 +435,8 @@ static int open_backends(struct vm *vm)
 static int build_machine(struct vm *vm, const struct vm_memory_fill *fill)
 {
     const struct vm_config *cfg = vm->cfg;
-    if (open_backends(vm) < 0 || open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 ||
+    if (spawner_start(&vm->spawner) < 0 || open_backends(vm) < 0 ||
+        open_kvm(vm, cfg->kvm_path) < 0 || create_kvm_vm(vm) < 0 ||
         setup_memory(vm, fill) < 0 || create_irqchip(vm) < 0)
         return -1;
     int max_vcpus = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);

@@ -12,6 +12,7 @@
 #include "core/guest_mem.h"
 #include "vmm/irq.h"
 #include "vmm/run_state.h"
+#include "vmm/thread_spawner.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,6 +43,7 @@ struct vm {
     struct bus pio, mmio;
     struct irq_router irq;
     struct dev_host host;
+    struct thread_spawner spawner;   /* creates the device threads (thread_spawner.h) */
     struct device devices[VM_MAX_DEVICES];
     unsigned ndevices;
     struct serial *serial;

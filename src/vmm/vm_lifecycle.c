@@ -84,6 +84,8 @@ void vm_destroy(struct vm *vm)
          * about to exit, which frees it all. */
         return;
     }
+    /* No vCPU runs: nothing asks for a device thread any more. */
+    spawner_stop(&vm->spawner);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vcpu_destroy(&vm->vcpus[i]);
     free(vm->vcpus);

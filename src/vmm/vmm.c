@@ -1,5 +1,6 @@
 #include "vmm/vmm.h"
 
+#include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -55,6 +56,12 @@ int vmm_init(struct vmm *m, const struct vm_config *base)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);  /* a closed stdout or API client must not kill the VMM */
     vcpu_signals_init();
+    /* The sandbox's mode and no_new_privs, before the first thread. */
+    char why0[256];
+    if (sandbox_init((enum sandbox_mode)base->seccomp, why0, sizeof why0) < 0) {
+        log_error("%s", why0);
+        return -1;
+    }
     m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->sig_fd < 0 || m->wake_fd < 0) {
@@ -336,6 +343,10 @@ int vmm_run(struct vmm *m)
     event_loop_add(&m->loop, m->sig_fd, NULL, signal_ready, m);
     if (m->console.in_fd >= 0)
         event_loop_add(&m->loop, m->console.in_fd, stdin_want, stdin_ready, m);
+    /* The main thread's filter, before the API takes its first request
+     * (every other thread entered its own as it started). */
+    if (sandbox_enter(SANDBOX_MAIN) < 0)
+        vmm_request_exit(m, 1);
     /* A VM that stopped before the loop began (a boot that failed at
      * once) is seen on the first round: its wake is pending. */
     while (!atomic_load(&m->exiting)) {

@@ -16,6 +16,7 @@
 #include "core/state.h"
 #include "migration/mem_digest.h"
 #include "migration/migration_stream.h"
+#include "sandbox/sandbox.h"
 #include "util/deadline.h"
 #include "util/log.h"
 #include "vmm/dirty_log.h"
@@ -517,14 +518,13 @@ enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s,
         .ram_pages = m->vm->mem.ram_size / PAGE, .local = o->local,
     };
     event_emit(&m->events, "vm", "migration-started");
-    int e = pthread_create(&j->thread, NULL, job_thread, j);
+    int e = sandbox_thread_create(&j->thread, NULL, "migration", SANDBOX_MIGRATION, job_thread, j);
     if (e) {
         snprintf(err, errlen, "cannot start the migration's thread: %s", strerror(e));
         event_emit(&m->events, "vm", "migration-failed");
         job_free(j);
         return res;
     }
-    pthread_setname_np(j->thread, "migration");
     m->migration = j;
     return VMM_OK;
 }

@@ -260,3 +260,115 @@ put("fuzz_migration_stream", "switch-over",
     + mmsg(10))
 put("fuzz_migration_stream", "refusals",
     bytes([1]) + mmsg(11, b"out of memory") + mmsg(12) + mmsg(13, struct.pack("<Q", 2 << 20)))
+
+
+# fuzz_port_io: operations, each an op byte (kind in the top 3 bits, write
+# in bit 2, size in bits 0-1) and its operands; see the target's head.
+# Port targets: 0 COM1, 1 i8042 (0x60; +4 is 0x64), 2 RTC, 3 ACPI PM,
+# 4 CF8/CFC, 5 debug-exit, 6 testdev latch, 7 testdev IRQ lines, 8 POST.
+# MMIO targets: 0 ECAM, 1 the virtio function's MSI-X BAR, 2 its virtio
+# BAR, 3 testdev iomem.
+COM1, KBD, RTC, PM, PCI, DBG, LATCH, IRQL, POST = range(9)
+PIO_LOG2 = {1: 0, 2: 1, 4: 2}
+
+
+def pio(t, off, size=1, value=None):
+    op = PIO_LOG2[size] | (4 if value is not None else 0)
+    data = bytes([op, t, off])
+    return data + (value.to_bytes(size, "little") if value is not None else b"")
+
+
+def rep_pio(t, off, count, data=None, size=1):
+    op = 3 << 5 | PIO_LOG2[size] | (4 if data is not None else 0)
+    return bytes([op, t, off, count - 1]) + (data or b"")
+
+
+def mmio(t, off, log2len, value=None):
+    op = 4 << 5 | log2len | (4 if value is not None else 0)
+    data = bytes([op, t]) + struct.pack("<H", off)
+    return data + (value.to_bytes(1 << log2len, "little") if value is not None else b"")
+
+
+def cfg(slot, fn, reg, size=4, value=None, ecam=False):
+    op = 6 << 5 | (8 if ecam else 0) | PIO_LOG2[size] | (4 if value is not None else 0)
+    data = bytes([op, fn << 2 | slot, reg])
+    return data + (value.to_bytes(size, "little") if value is not None else b"")
+
+
+US, TICK, MS, DECI, SEC, MIN, HOUR, DAY = range(8)
+
+
+def tick(scale, amount=0, back=False):
+    return bytes([7 << 5 | (8 if back else 0) | scale, amount])
+
+
+def rtc_w(reg, v):
+    return pio(RTC, 0, 1, reg) + pio(RTC, 1, 1, v)
+
+
+def rtc_r(reg):
+    return pio(RTC, 0, 1, reg) + pio(RTC, 1)
+
+
+def console_input(data):               # the host's side: bytes typed at the console
+    return bytes([7 << 5 | 0x10, len(data) - 1]) + data
+
+
+POWER_BUTTON = bytes([7 << 5 | 0x11])
+
+
+put("fuzz_port_io", "uart-fifo",
+    pio(COM1, 3, 1, 0x83) + pio(COM1, 0, 1, 0x01) + pio(COM1, 1, 1, 0x00) +  # 115200 baud
+    pio(COM1, 3, 1, 0x03) + pio(COM1, 2, 1, 0xc7) + pio(COM1, 1, 1, 0x0f) +  # FIFO 14, all IRQs
+    pio(COM1, 4, 1, 0x0b) + pio(COM1, 2) + rep_pio(COM1, 0, 7, b"hello\r\n") +
+    pio(COM1, 5) + pio(COM1, 2) + pio(COM1, 4, 1, 0x1b) +                     # loopback
+    rep_pio(COM1, 0, 16, bytes(range(0x41, 0x51))) + pio(COM1, 0, 1, 0x51) +   # overrun
+    pio(COM1, 2) + pio(COM1, 5) + rep_pio(COM1, 0, 16) + pio(COM1, 6) +
+    pio(COM1, 0, 2, 0x4241) + pio(COM1, 4, 4) + pio(COM1, 2, 1, 0x01) + pio(COM1, 7, 1, 0x5a))
+# Console input while the FIFO fills and its size changes; the power
+# button with its SCI enabled and not.
+put("fuzz_port_io", "uart-rx-and-power-button",
+    pio(COM1, 2, 1, 0x81) + pio(COM1, 1, 1, 0x05) + console_input(b"root\n") + pio(COM1, 2) +
+    console_input(bytes(range(16))) + pio(COM1, 5) + pio(COM1, 2) + rep_pio(COM1, 0, 16) +
+    pio(COM1, 2, 1, 0x00) + console_input(b"ab") + pio(COM1, 0) + pio(COM1, 5) +
+    pio(PM, 2, 2, 0x0100) + POWER_BUTTON + pio(PM, 0, 2) + pio(PM, 0, 2, 0x0100) +
+    pio(PM, 4, 2, 0x0000) + POWER_BUTTON + pio(PM, 4, 2, 0x0001))
+put("fuzz_port_io", "i8042",
+    pio(KBD, 4, 1, 0xaa) + pio(KBD, 4) + pio(KBD, 0) +                          # self test
+    pio(KBD, 4, 1, 0x20) + pio(KBD, 0) + pio(KBD, 4, 1, 0x60) + pio(KBD, 0, 1, 0x47) +
+    pio(KBD, 4, 1, 0xd1) + pio(KBD, 0, 1, 0xdf) +                                # A20 on
+    pio(KBD, 4, 1, 0xd0) + pio(KBD, 0) + pio(KBD, 4, 1, 0xa9) + pio(KBD, 0) +
+    pio(KBD, 0, 1, 0xff) + pio(KBD, 0) + pio(KBD, 0) +                           # kbd reset
+    pio(KBD, 0, 1, 0xf2) + pio(KBD, 0, 1, 0xf0) + pio(KBD, 0, 1, 0x00) +
+    pio(KBD, 4, 1, 0xd4) + pio(KBD, 0, 1, 0xff) + pio(KBD, 4, 1, 0xd4) + pio(KBD, 0, 1, 0xe9) +
+    pio(KBD, 4, 1, 0xd3) + pio(KBD, 0, 1, 0x5a) + rep_pio(KBD, 0, 16) +
+    pio(KBD, 4, 1, 0xd1) + pio(KBD, 0, 1, 0xdc) + pio(KBD, 4, 1, 0xfe))          # resets
+put("fuzz_port_io", "rtc-alarm",
+    rtc_r(0x0d) + rtc_w(0x0b, 0x32) + rtc_w(0x01, 0x05) + rtc_w(0x03, 0xc0) +   # AIE UIE 24h
+    rtc_w(0x05, 0xc0) + rtc_r(0x0a) + tick(TICK, 3) + rtc_r(0x0a) + tick(MS, 2) +
+    rtc_r(0x0a) + rtc_r(0x0c) + tick(SEC, 9) + rtc_r(0x0c) + rtc_r(0x00) + rtc_r(0x02) +
+    rtc_r(0x04) + rtc_r(0x07) + rtc_r(0x08) + rtc_r(0x09) + rtc_r(0x32) +
+    rtc_w(0x0b, 0x86) + rtc_w(0x09, 99) + rtc_w(0x32, 20) + rtc_w(0x04, 23) +  # SET, binary
+    rtc_w(0x0b, 0x26) + tick(HOUR, 1) + rtc_r(0x0c) + tick(SEC, 0, back=True) + rtc_r(0x0c) +
+    tick(DAY, 0) + rtc_r(0x0c) + rtc_r(0x06) + rtc_w(0x0e, 0x12) + rtc_r(0x0e))
+put("fuzz_port_io", "acpi-pm",
+    pio(PM, 0, 2) + pio(PM, 2, 2, 0x0100) + pio(PM, 4, 2) + pio(PM, 8, 4) + tick(MIN, 10) +
+    pio(PM, 8, 4) + pio(PM, 0, 2) + pio(PM, 0, 2, 0x0001) + pio(PM, 4, 2, 0x2401) +  # S1
+    pio(PM, 9, 1) + pio(PM, 10, 2) + pio(PM, 7) + pio(PM, 6, 1, 0x02) +
+    pio(PM, 4, 2, 0x3401) + pio(PM, 6, 1, 0x01))                                  # S5, reset
+# BAR 1 (MSI-X) sized, then moved onto testdev's iomem (refused: it stays
+# unmapped) and back; the MSI-X table and virtio status through the BARs.
+put("fuzz_port_io", "pci-bars",
+    cfg(0, 0, 0x00) + cfg(1, 0, 0x00) + cfg(2, 0, 0x00) + cfg(1, 0, 0x04, 2) +
+    cfg(1, 0, 0x14, 4, 0xffffffff) + cfg(1, 0, 0x14) + cfg(1, 0, 0x14, 4, 0xff000000) +
+    mmio(1, 0, 2) + cfg(1, 0, 0x14, 4, 0xc0000000) + cfg(1, 0, 0x20) + cfg(1, 0, 0x24) +
+    cfg(1, 0, 0x34, 1) + cfg(1, 0, 0x40, 4, 0x80000000) + mmio(1, 0, 2, 0xfee00000) +
+    mmio(1, 8, 2, 0x41) + mmio(1, 12, 2, 0) + mmio(2, 0x14, 0, 0x0f) + mmio(2, 0x00, 2) +
+    cfg(1, 0, 0x04, 2, 0x0000) + mmio(2, 0x14, 0) + cfg(1, 0, 0x04, 2, 0x0006) +
+    cfg(1, 0, 0x10, ecam=True) + cfg(1, 1, 0x00, ecam=True) + pio(PCI, 2, 2) + pio(PCI, 6, 1))
+put("fuzz_port_io", "testdev",
+    pio(LATCH, 0, 4, 0x12345678) + pio(LATCH, 1) + pio(LATCH, 2, 2) + pio(LATCH, 4, 4, 0x1000) +
+    rep_pio(LATCH, 8, 4, size=1) + rep_pio(LATCH, 8, 2, b"\x01\x02\x03\x04", size=2) +
+    pio(IRQL, 4, 1, 1) + pio(IRQL, 4, 1, 0) + pio(IRQL, 23, 1, 1) + pio(IRQL, 24, 1, 1) +
+    mmio(3, 0xfff8, 3, 0x1122334455667788) + mmio(3, 0xfff8, 3) + mmio(3, 0xfffc, 3) +
+    pio(POST, 0, 1, 0x55) + pio(DBG, 0, 4, 0x10))

@@ -390,6 +390,9 @@ ctl send-migration destination_url=tcp:127.0.0.1:7100,downtime_ms=300 > /tmp/sen
 wait \$rpid; recv=\$?
 wait \$kpid; srcrc=\$?
 sleep 1
+# A destination that died must show as a failure, not end this script
+# with a SIGPIPE on its terminal.
+trap '' PIPE
 printf 'after-migration\n' >&4
 timeout 60 sh -c "while kill -0 \$dpid 2>/dev/null; do sleep 0.2; done"
 wait \$dpid; dstrc=\$?

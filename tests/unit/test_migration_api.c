@@ -17,6 +17,7 @@
 #include "real_vm.h"
 #include "api/api.h"
 #include "api/migration_progress_json.h"
+#include "api/migration_request.h"
 #include "migration/migration_stream.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
@@ -704,6 +705,66 @@ static void api_send_migration_is_answered_when_it_ends(void **state)
     free(r);
 }
 
+/* A sender of another protocol version: the receiver refuses it by name
+ * (an ERROR to the sender, and the call's own error), before anything is
+ * built. No /dev/kvm needed: nothing gets that far. */
+struct receiver {
+    struct vmm *m;
+    char body[256];
+    enum migration_result res;
+    char err[512];
+};
+
+static void *receiver_thread(void *arg)
+{
+    struct receiver *r = arg;
+    r->res = receive_migration(r->m, r->body, strlen(r->body), r->err, sizeof r->err);
+    return NULL;
+}
+
+static void another_protocol_version_is_refused(void **state)
+{
+    (void)state;
+    static struct vm_config cfg;
+    static char kernel[512];
+    test_guest_config(&cfg, kernel, sizeof kernel, "count", 1, MEM);
+    struct vmm m;
+    assert_int_equal(test_vmm_init(&m, &cfg), 0);
+    char dir[] = "/tmp/kvmbox-proto-XXXXXX", path[108];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.sock", dir);
+    struct receiver r = { .m = &m };
+    snprintf(r.body, sizeof r.body, "{\"receiver_url\":\"unix:%s\"}", path);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, receiver_thread, &r), 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    uint64_t t0 = now_ms();
+    while (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && now_ms() - t0 < PROMPT_MS)
+        usleep(5000);
+    struct migration_stream s;
+    mstream_init(&s, fd);
+    /* HELLO as migration_stream.h lays it out, protocol 99. */
+    uint8_t hello[32] = { 99, 0, 0, 0, 0x00, 0x10, 0, 0 };
+    memcpy(hello + 8, &(uint64_t){ MEM }, 8);
+    memcpy(hello + 24, "future9", 7);
+    char err[512];
+    assert_int_equal(mstream_send(&s, MSG_HELLO, hello, 31, err, sizeof err), 0);
+    struct mmsg msg;
+    assert_int_equal(mstream_recv(&s, PROMPT_MS, &msg, err, sizeof err), 0);
+    assert_int_equal(msg.type, MSG_ERROR);
+    assert_non_null(strstr(msg.u.text, "speaks protocol 99"));
+    pthread_join(t, NULL);
+    assert_int_equal(r.res, MIGRATION_FAILED);
+    assert_non_null(strstr(r.err, "protocol 99"));
+    assert_null(m.cfg);                     /* still empty: another may come */
+    mstream_destroy(&s);
+    unlink(path);
+    rmdir(dir);
+    test_vmm_fini(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +777,7 @@ int main(void)
         cmocka_unit_test(cancel_at_the_switch_over_resumes_the_vm),
         cmocka_unit_test(exit_cancels_and_joins_a_running_job),
         cmocka_unit_test(api_send_migration_is_answered_when_it_ends),
+        cmocka_unit_test(another_protocol_version_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,7 +152,7 @@ static void worker_handshake(void **state)
     worker_pause(&w, probe_quiesce);             /* not running: a no-op */
     worker_resume(&w);
     assert_int_equal(worker_add_fd(&w, p.efd, 0, true), 0);
-    assert_int_equal(worker_start(&w), 0);
+    assert_int_equal(worker_start(&w, NULL, SANDBOX_DEVICE), 0);
     kick_fd(p.efd);
     wait_calls(&p, 1);
     worker_pause(&w, probe_quiesce);

@@ -8,6 +8,7 @@
 #define KVMBOX_DEVICES_NET_BACKEND_H
 
 #include "core/config.h"
+#include "sandbox/sandbox.h"
 
 #include <linux/virtio_net.h>
 #include <poll.h>
@@ -49,6 +50,8 @@ struct net_backend_ops {
     void (*save)(struct net_backend *be, struct state_writer *w);
     int (*load)(struct net_backend *be, struct state_reader *r);
     void (*close)(struct net_backend *be);
+    /* The sandbox role of the NIC's thread, which runs the backend. */
+    enum sandbox_role thread_role;
 };
 
 struct net_backend {

@@ -370,6 +370,7 @@ static int user_load(struct net_backend *be, struct state_reader *r)
 static const struct net_backend_ops user_ops = {
     .send = user_send, .poll_fill = user_poll_fill, .poll_done = user_poll_done,
     .set_offloads = user_set_offloads, .save = user_save, .load = user_load, .close = user_close,
+    .thread_role = SANDBOX_NET_USER,
 };
 
 static struct in_addr ip4(const char *s)

@@ -105,7 +105,7 @@ static void tap_close(struct net_backend *be)
 
 static const struct net_backend_ops tap_ops = {
     .send = tap_send, .poll_fill = tap_poll_fill, .poll_done = tap_poll_done,
-    .set_offloads = tap_set_offloads, .close = tap_close,
+    .set_offloads = tap_set_offloads, .close = tap_close, .thread_role = SANDBOX_NET_TAP,
 };
 
 struct net_backend *net_tap_open(const char *ifname)

@@ -506,7 +506,7 @@ static void blk_event(void *dev, unsigned tag)
 static int blk_activate(void *dev)
 {
     struct blk *b = dev;
-    return virtio_pci_start_worker(b->vp, &b->worker, "virtio-blk", blk_event, b,
+    return virtio_pci_start_worker(b->vp, &b->worker, "virtio-blk", SANDBOX_BLOCK, blk_event, b,
                                    b->uring ? b->ring_efd : -1);
 }
 

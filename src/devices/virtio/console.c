@@ -151,8 +151,8 @@ static int console_activate(void *dev)
     con->rx_paused = paused;
     con->rx_starved = true;          /* the main loop may be holding input */
     pthread_mutex_unlock(&con->rx_lock);
-    int ret = virtio_pci_start_worker(con->vp, &con->worker, "virtio-console", console_event, con,
-                                      -1);
+    int ret = virtio_pci_start_worker(con->vp, &con->worker, "virtio-console", SANDBOX_DEVICE,
+                                      console_event, con, -1);
     if (con->rx_space && !paused)
         con->rx_space(con->rx_ctx);
     return ret;

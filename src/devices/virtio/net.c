@@ -166,12 +166,14 @@ static int nic_activate(void *dev)
 {
     struct nic *n = dev;
     n->be->ops->set_offloads(n->be, virtio_pci_driver_features(n->vp));
-    if (thread_gate_init(&n->gate) < 0 || pthread_create(&n->thread, NULL, nic_thread, n) != 0) {
+    if (thread_gate_init(&n->gate) < 0 ||
+        dev_start_thread(virtio_pci_host(n->vp), &n->thread,
+                         n->vp->id[0] ? n->vp->id : "virtio-net", n->be->ops->thread_role,
+                         nic_thread, n) != 0) {
         log_error("virtio-net: cannot start its thread");
         thread_gate_destroy(&n->gate);
         return -1;
     }
-    thread_set_name(n->thread, n->vp->id[0] ? n->vp->id : "virtio-net");
     n->running = true;
     return 0;
 }

@@ -45,7 +45,8 @@ static void rng_event(void *dev, unsigned queue)
 static int rng_activate(void *dev)
 {
     struct rng *r = dev;
-    return virtio_pci_start_worker(r->vp, &r->worker, "virtio-rng", rng_event, r, -1);
+    return virtio_pci_start_worker(r->vp, &r->worker, "virtio-rng", SANDBOX_DEVICE, rng_event, r,
+                                   -1);
 }
 
 static void rng_reset(void *dev)

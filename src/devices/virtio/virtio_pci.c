@@ -127,8 +127,14 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chai
         virtio_pci_needs_reset(vp, q);
 }
 
+const struct dev_host *virtio_pci_host(struct virtio_pci *vp)
+{
+    return pci_dev_host(&vp->pci);
+}
+
 int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
-                            void (*fn)(void *dev, unsigned tag), void *dev, int extra_fd)
+                            enum sandbox_role role, void (*fn)(void *dev, unsigned tag),
+                            void *dev, int extra_fd)
 {
     worker_init(w, vp->id[0] ? vp->id : name, fn, dev);
     for (unsigned q = 0; q < vp->ops->nqueues; q++)
@@ -136,7 +142,7 @@ int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, cons
             return -1;
     if (extra_fd >= 0 && worker_add_fd(w, extra_fd, vp->ops->nqueues, true) < 0)
         return -1;
-    return worker_start(w);
+    return worker_start(w, pci_dev_host(&vp->pci), role);
 }
 
 /* Back to the state after power-on: device stopped, queues forgotten. */

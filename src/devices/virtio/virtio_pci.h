@@ -9,6 +9,7 @@
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/virtqueue.h"
+#include "sandbox/sandbox.h"
 #include "util/ratelimit.h"
 
 #include <pthread.h>
@@ -109,7 +110,10 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_chai
  * extra_fd >= 0, one more eventfd (tag = the number of queues). */
 struct virtio_worker;
 int virtio_pci_start_worker(struct virtio_pci *vp, struct virtio_worker *w, const char *name,
-                            void (*fn)(void *dev, unsigned tag), void *dev, int extra_fd);
+                            enum sandbox_role role, void (*fn)(void *dev, unsigned tag),
+                            void *dev, int extra_fd);
+/* The dev_host the device was created with (its threads start there). */
+const struct dev_host *virtio_pci_host(struct virtio_pci *vp);
 
 /* For a device's config_read: the bytes [offset, offset + len) of its
  * configuration structure `cfg` (`size` bytes), zeroes beyond its end. */

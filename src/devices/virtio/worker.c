@@ -1,7 +1,7 @@
 #include "devices/virtio/worker.h"
 
+#include "devices/device.h"
 #include "util/log.h"
-#include "util/thread_name.h"
 
 #include <errno.h>
 #include <string.h>
@@ -69,7 +69,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int worker_start(struct virtio_worker *w)
+int worker_start(struct virtio_worker *w, const struct dev_host *host, enum sandbox_role role)
 {
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0 || thread_gate_init(&w->gate) < 0)
@@ -84,9 +84,9 @@ int worker_start(struct virtio_worker *w)
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->fds[t], &ev) < 0)
             goto fail;
     }
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+    if ((host ? dev_start_thread(host, &w->thread, w->name, role, worker_main, w)
+              : sandbox_thread_create(&w->thread, NULL, w->name, role, worker_main, w)) != 0)
         goto fail;
-    thread_set_name(w->thread, w->name);
     w->running = true;
     return 0;
 fail:

@@ -8,6 +8,7 @@
 #define KVMBOX_DEVICES_VIRTIO_WORKER_H
 
 #include "devices/thread_gate.h"
+#include "sandbox/sandbox.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -34,7 +35,10 @@ struct virtio_worker {
 void worker_init(struct virtio_worker *w, const char *name, worker_fn fn, void *dev);
 /* Adds an fd before worker_start; `tag` comes back to fn. */
 int worker_add_fd(struct virtio_worker *w, int fd, unsigned tag, bool is_eventfd);
-int worker_start(struct virtio_worker *w);
+/* The thread comes from host's start_thread (NULL: made here), in the
+ * sandbox's `role`. */
+struct dev_host;
+int worker_start(struct virtio_worker *w, const struct dev_host *host, enum sandbox_role role);
 /* Stops and joins the thread, paused or not, and forgets its fds (it
  * closes none). */
 void worker_stop(struct virtio_worker *w);

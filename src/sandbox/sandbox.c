@@ -1,0 +1,184 @@
+#include "sandbox/sandbox.h"
+
+#include "sandbox/seccomp_filter.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The only process-wide state here, set once by sandbox_init before any
+ * other thread exists and read-only afterwards: the mode every thread's
+ * sandbox_enter applies, and the system calls' names for the SIGSYS
+ * handler, which may not allocate (or ask libseccomp) to name one. */
+#define NAMED_CALLS 512
+static bool initialised;
+static enum sandbox_mode the_mode;
+static char call_names[NAMED_CALLS][24];
+
+static const char *const role_names[SANDBOX_ROLES] = {
+    [SANDBOX_MAIN] = "main", [SANDBOX_VCPU] = "vCPU", [SANDBOX_BLOCK] = "block device",
+    [SANDBOX_NET_TAP] = "TAP network", [SANDBOX_NET_USER] = "user-mode network",
+    [SANDBOX_DEVICE] = "device", [SANDBOX_CONSOLE_OUT] = "console output",
+    [SANDBOX_MIGRATION] = "migration", [SANDBOX_SPAWNER] = "spawner",
+};
+
+const char *sandbox_role_name(enum sandbox_role role)
+{
+    return role < SANDBOX_ROLES ? role_names[role] : "?";
+}
+
+int sandbox_mode_parse(const char *s, enum sandbox_mode *mode)
+{
+    if (!strcmp(s, "on"))
+        *mode = SANDBOX_SECCOMP_ON;
+    else if (!strcmp(s, "off"))
+        *mode = SANDBOX_SECCOMP_OFF;
+    else if (!strcmp(s, "log"))
+        *mode = SANDBOX_SECCOMP_LOG;
+    else
+        return -1;
+    return 0;
+}
+
+/* write() of a string, in a signal handler. */
+static void say(const char *s)
+{
+    if (write(STDERR_FILENO, s, strlen(s)) < 0) {
+        /* nowhere else to say it */
+    }
+}
+
+/* A call the thread's filter refuses (--seccomp on): named, with the
+ * thread, on stderr; then kvmbox ends at once (status 159, as a process
+ * killed by SIGSYS shows). Only async-signal-safe calls, all of them in
+ * every filter. */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    const mcontext_t *regs = &((const ucontext_t *)uc)->uc_mcontext;
+    char thread[17] = "?";
+    prctl(PR_GET_NAME, thread, 0, 0, 0);
+    thread[16] = '\0';
+    int nr = si->si_syscall;
+    char num[16];
+    int n = sizeof num - 1;
+    num[n] = '\0';
+    unsigned u = nr < 0 ? 0 : (unsigned)nr;
+    do
+        num[--n] = (char)('0' + u % 10);
+    while ((u /= 10) && n > 0);
+    say("kvmbox: error: seccomp: thread ");
+    say(thread);
+    say(" made a system call its filter forbids: ");
+    say(nr >= 0 && nr < NAMED_CALLS && call_names[nr][0] ? call_names[nr] : "?");
+    say(" (");
+    say(num + n);
+    say(")");
+    /* A file it tried to open is named too: what the call was for. */
+    const char *path = nr == __NR_openat ? (const char *)regs->gregs[REG_RSI]
+                       : nr == __NR_open ? (const char *)regs->gregs[REG_RDI] : NULL;
+    if (path) {
+        char shown[128];
+        size_t len = strnlen(path, sizeof shown - 1);
+        memcpy(shown, path, len);
+        shown[len] = '\0';
+        say(" of ");
+        say(shown);
+    }
+    say("; kvmbox stops (--seccomp log finds what a feature needs)\n");
+    _exit(128 + SIGSYS);
+}
+
+int sandbox_init(enum sandbox_mode mode, char *err, size_t errlen)
+{
+    /* Always: nothing kvmbox starts can gain privileges. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
+        return -1;
+    }
+    the_mode = mode;
+    /* glibc reads the time zone file at the first time conversion in the
+     * process (the RTC's gmtime_r, on a vCPU thread): now, while opening
+     * files is allowed. */
+    tzset();
+    /* And glibc's malloc counts the host's CPUs (opening /sys) when a
+     * thread first needs an arena of its own, a vCPU's included: the
+     * limit it would compute (8 per CPU) is set now instead. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    mallopt(M_ARENA_MAX, (int)(8 * (cpus > 0 ? cpus : 1)));
+    if (mode == SANDBOX_SECCOMP_OFF) {
+        initialised = true;
+        return 0;
+    }
+    for (int nr = 0; nr < NAMED_CALLS; nr++) {
+        char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+        if (name)
+            snprintf(call_names[nr], sizeof call_names[nr], "%s", name);
+        free(name);
+    }
+    struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) < 0) {
+        snprintf(err, errlen, "SIGSYS handler: %s", strerror(errno));
+        return -1;
+    }
+    initialised = true;
+    return 0;
+}
+
+int sandbox_enter(enum sandbox_role role)
+{
+    if (!initialised || the_mode == SANDBOX_SECCOMP_OFF)
+        return 0;
+    char err[256];
+    if (seccomp_filter_install(role, the_mode == SANDBOX_SECCOMP_LOG, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+struct start {
+    char name[16];
+    enum sandbox_role role;
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *trampoline(void *p)
+{
+    struct start s = *(struct start *)p;
+    free(p);
+    prctl(PR_SET_NAME, s.name, 0, 0, 0);
+    /* A thread without its filter would be a hole: it does not run, and
+     * kvmbox stops (sandbox_enter said why). */
+    if (sandbox_enter(s.role) < 0)
+        _exit(1);
+    return s.fn(s.arg);
+}
+
+int sandbox_thread_create(pthread_t *t, const pthread_attr_t *attr, const char *name,
+                          enum sandbox_role role, void *(*fn)(void *), void *arg)
+{
+    struct start *s = malloc(sizeof *s);
+    if (!s)
+        return ENOMEM;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->role = role;
+    s->fn = fn;
+    s->arg = arg;
+    int e = pthread_create(t, attr, trampoline, s);
+    if (e)
+        free(s);
+    return e;
+}

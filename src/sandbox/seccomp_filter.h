@@ -1,0 +1,16 @@
+/* The seccomp filter of each thread role (sandbox.h), made with
+ * libseccomp. */
+#ifndef KVMBOX_SANDBOX_SECCOMP_FILTER_H
+#define KVMBOX_SANDBOX_SECCOMP_FILTER_H
+
+#include "sandbox/sandbox.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Loads role's filter on the calling thread: a call outside it traps
+ * (SIGSYS: sandbox.c reports it and ends kvmbox), or with log_only is
+ * logged by the kernel and goes ahead. 0, or -1 with the reason. */
+int seccomp_filter_install(enum sandbox_role role, bool log_only, char *err, size_t errlen);
+
+#endif
