@@ -13,9 +13,13 @@
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* What every thread does: memory, locks, signals, time, its own end, and
  * reads and writes on descriptors it was given. */
@@ -170,7 +174,8 @@ static int allow(scmp_filter_ctx c, const char *name)
     return r == -EEXIST ? 0 : r;
 }
 
-int seccomp_filter_install(enum sandbox_role role, bool log_only, char *err, size_t errlen)
+int seccomp_filter_build(enum sandbox_role role, bool log_only, struct sock_fprog *prog,
+                         char *err, size_t errlen)
 {
     scmp_filter_ctx c = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
     if (!c) {
@@ -189,7 +194,8 @@ int seccomp_filter_install(enum sandbox_role role, bool log_only, char *err, siz
      * traces the process from a process of its own). */
     static const char *const asan[] = {
         "openat", "readlink", "wait4", "ptrace", "prctl", "rt_sigaction", "getppid",
-        "sched_getparam", "getrlimit", "prlimit64", "pipe2", "dup2", "pread64", "clone", NULL,
+        "sched_getparam", "getrlimit", "prlimit64", "pipe2", "dup2", "pread64", "clone",
+        "getdents", "getdents64", NULL,
     };
     for (const char *const *n = asan; *n && r == 0; n++)
         r = allow(c, *n);
@@ -198,13 +204,30 @@ int seccomp_filter_install(enum sandbox_role role, bool log_only, char *err, siz
         r = add_ioctls(c, role);
     if (r == 0)
         r = add_narrowed(c, role);
+    /* The program itself, through a memfd (libseccomp 2.5 writes it to
+     * an fd), for any thread to load later with one system call. */
+    int fd = r == 0 ? memfd_create("seccomp-bpf", MFD_CLOEXEC) : -1;
+    if (r == 0 && fd < 0)
+        r = -errno;
     if (r == 0)
-        r = seccomp_load(c);
+        r = seccomp_export_bpf(c, fd);
     seccomp_release(c);
+    struct stat st;
+    if (r == 0 && fstat(fd, &st) < 0)
+        r = -errno;
+    size_t len = r == 0 ? (size_t)st.st_size : 0;
+    struct sock_filter *code = r == 0 && len ? malloc(len) : NULL;
+    if (r == 0 && (!code || len % sizeof *code || pread(fd, code, len, 0) != (ssize_t)len))
+        r = -EIO;
+    if (fd >= 0)
+        close(fd);
     if (r) {
-        snprintf(err, errlen, "cannot install the %s thread's seccomp filter: %s",
+        free(code);
+        snprintf(err, errlen, "cannot make the %s thread's seccomp filter: %s",
                  sandbox_role_name(role), strerror(-r));
         return -1;
     }
+    prog->len = (unsigned short)(len / sizeof *code);
+    prog->filter = code;
     return 0;
 }

@@ -5,12 +5,15 @@
 
 #include "sandbox/sandbox.h"
 
+#include <linux/filter.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Loads role's filter on the calling thread: a call outside it traps
- * (SIGSYS: sandbox.c reports it and ends kvmbox), or with log_only is
- * logged by the kernel and goes ahead. 0, or -1 with the reason. */
-int seccomp_filter_install(enum sandbox_role role, bool log_only, char *err, size_t errlen);
+/* Makes role's filter as a BPF program (*prog's, malloc'd) for a thread
+ * to load: a call outside it traps (SIGSYS: sandbox.c reports it and ends
+ * kvmbox), or with log_only is logged by the kernel and goes ahead. 0,
+ * or -1 with the reason. */
+int seccomp_filter_build(enum sandbox_role role, bool log_only, struct sock_fprog *prog,
+                         char *err, size_t errlen);
 
 #endif
