@@ -7,7 +7,9 @@
  * then narrows itself to its role (sandbox.h).
  *
  * The caller waits for the answer: the spawner does nothing but
- * pthread_create, so it never waits on a vCPU (no deadlock with a pause). */
+ * pthread_create and takes no other lock, so it never waits on a vCPU or
+ * a device (a caller may hold its device's lock; no deadlock with a pause,
+ * and a stop answers a request still waiting). */
 #ifndef KVMBOX_VMM_THREAD_SPAWNER_H
 #define KVMBOX_VMM_THREAD_SPAWNER_H
 
