@@ -97,7 +97,7 @@ int main(int argc, char **argv)
     struct pci_host *h = pci_host_create(&f.host, &test_layout, &hostdev);
     struct disk_config cfg = { .direct = direct };
     snprintf(cfg.path, sizeof cfg.path, "%s", argv[1]);
-    struct blk *b = blk_open(&cfg);
+    struct blk *b = blk_open(&cfg, -1);
     if (!h || !b || !virtio_blk_create(h, b, &blkdev))
         return 1;
     static struct vq_driver drv;

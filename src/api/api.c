@@ -514,6 +514,14 @@ struct api *api_start(struct vmm *vmm, char *err, size_t errlen)
         return NULL;
     }
     http_server_set_peer_check(a->http, peer_allowed, a);
+    /* --user: the socket (still 0600) is that user's, who drives the VM. */
+    const struct vm_config *b = vmm->base;
+    if (b->switch_user && b->api_path && lchown(b->api_path, b->uid, b->gid) < 0) {
+        snprintf(err, errlen, "--api-socket %s: cannot give it to user %u: %s", b->api_path,
+                 (unsigned)b->uid, strerror(errno));
+        api_stop(a);
+        return NULL;
+    }
     return a;
 }
 

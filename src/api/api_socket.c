@@ -34,7 +34,7 @@ static int take_fd(struct api_socket *s, int fd, char *err, size_t errlen)
 int api_socket_open(struct api_socket *s, const char *path, int fd, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    s->fd = s->lock_fd = -1;
+    s->fd = s->lock_fd = s->dir_fd = -1;
     if (!path)
         return take_fd(s, fd, err, errlen);
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -91,6 +91,10 @@ int api_socket_open(struct api_socket *s, const char *path, int fd, char *err, s
         goto fail_locked;
     }
     s->path = strdup(path);
+    char dir[sizeof a.sun_path];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    s->dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     return 0;
 fail_locked:
     unlink(s->lock_path);            /* ours: we hold it (another server's stays) */
@@ -102,12 +106,25 @@ fail:
     return -1;
 }
 
+/* path, in the directory held (or by its path, if none is). */
+static void remove_file(int dir_fd, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (dir_fd >= 0)
+        unlinkat(dir_fd, slash ? slash + 1 : path, 0);
+    else
+        unlink(path);
+}
+
 void api_socket_close(struct api_socket *s)
 {
     if (s->path)
-        unlink(s->path);
+        remove_file(s->dir_fd, s->path);
     if (s->lock_path)
-        unlink(s->lock_path);
+        remove_file(s->dir_fd, s->lock_path);
+    if (s->dir_fd >= 0)
+        close(s->dir_fd);
+    s->dir_fd = -1;
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s->path);

@@ -11,6 +11,9 @@ struct api_socket {
     int fd;                  /* listening */
     int lock_fd;             /* PATH.lock, held while we serve; -1 with fd= */
     char *path, *lock_path;  /* NULL with fd= */
+    /* The directory they are in, held: they are removed at the end even
+     * when the path no longer leads there (--jail's new root). */
+    int dir_fd;
 };
 
 /* Binds and listens on `path` (path != NULL) or takes over `fd` (a socket

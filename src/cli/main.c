@@ -3,6 +3,7 @@
 #include "cli/ctl.h"
 #include "cli/restore_option.h"
 #include "cli/options.h"
+#include "sandbox/jail.h"
 #include "util/log.h"
 #include "util/stdfds.h"
 #include "vmm/vmm.h"
@@ -63,6 +64,12 @@ static int cmd_run(int argc, char **argv)
     if (cfg.restore && !restore.resume && !cfg.api_path && !cfg.api_fd) {
         log_error("--restore without --api-socket needs resume=on: nothing could resume the "
                   "restored VM");
+        return 1;
+    }
+    /* --jail: the namespaces and the fork, while kvmbox has one thread
+     * (the parent waits outside and ends as the child does). */
+    if (cfg.jail && jail_spawn(err, sizeof err) < 0) {
+        log_error("%s", err);
         return 1;
     }
     struct vmm m;

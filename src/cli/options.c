@@ -8,7 +8,9 @@
 #include "util/size.h"
 #include "vmm/cpuid.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,8 @@
 enum {
     OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_DEBUG_EXIT,
     OPT_CPU_FILTER, OPT_VERSION, OPT_RNG, OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_TESTDEV,
-    OPT_API_SOCKET, OPT_EVENT_MONITOR, OPT_RESTORE, OPT_SECCOMP,
+    OPT_API_SOCKET, OPT_EVENT_MONITOR, OPT_RESTORE, OPT_SECCOMP, OPT_USER,
+    OPT_LANDLOCK, OPT_LANDLOCK_RULES, OPT_JAIL, OPT_LAST = OPT_JAIL
 };
 
 static const struct option long_opts[] = {
@@ -31,6 +34,10 @@ static const struct option long_opts[] = {
     { "event-monitor", required_argument, NULL, OPT_EVENT_MONITOR },
     { "restore", required_argument, NULL, OPT_RESTORE },
     { "seccomp", required_argument, NULL, OPT_SECCOMP },
+    { "user", required_argument, NULL, OPT_USER },
+    { "landlock", no_argument, NULL, OPT_LANDLOCK },
+    { "landlock-rules", required_argument, NULL, OPT_LANDLOCK_RULES },
+    { "jail", required_argument, NULL, OPT_JAIL },
     { "cpu-filter", required_argument, NULL, OPT_CPU_FILTER },
     { "rng", no_argument, NULL, OPT_RNG },
     { "disk", required_argument, NULL, OPT_DISK },
@@ -74,6 +81,17 @@ void options_usage(FILE *out)
           "                     each thread's system-call filter (default on: a call\n"
           "                     outside it ends kvmbox, naming it; log: the kernel\n"
           "                     logs it and it goes ahead)\n"
+          "  --user UID[:GID]|NAME[:GROUP]\n"
+          "                     run as this user once start-up is over (every capability\n"
+          "                     is dropped in any case); the API socket becomes its\n"
+          "                     (see docs/security.md)\n"
+          "  --landlock         confine kvmbox's files with Landlock: only those its\n"
+          "                     options name, and --landlock-rules'\n"
+          "  --landlock-rules path=PATH,access=r|w|rw\n"
+          "                     one more file or directory (a snapshot directory, a\n"
+          "                     migration socket's); repeatable\n"
+          "  --jail DIR         run in mount, PID and IPC namespaces of its own, DIR the\n"
+          "                     root once start-up is over (as Firecracker's jailer)\n"
           "  --testdev          QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017, MMIO at\n"
           "                     0xff000000), which kvm-unit-tests' ioapic/emulator use\n"
           "  --cpu-filter LIST  hide CPUID features, e.g. cx16,xsave,avx\n"
@@ -401,7 +419,7 @@ static int parse_net(const char *arg, struct vm_config *cfg, char *err, size_t e
     return 0;
 }
 
-#define NOPTS (OPT_SECCOMP - OPT_KERNEL + 1)
+#define NOPTS (OPT_LAST - OPT_KERNEL + 1)
 
 /* What each option's value looks like, for messages, and whether it may
  * be given more than once: --disk and --net add a device each time, and a
@@ -426,7 +444,20 @@ static const struct { const char *value; bool repeatable; } opt_info[NOPTS] = {
     [OPT_EVENT_MONITOR - OPT_KERNEL] = { "path=FILE or fd=N", false },
     [OPT_RESTORE - OPT_KERNEL] = { "source_url=file:///DIR[,...]", false },
     [OPT_SECCOMP - OPT_KERNEL] = { "on, off or log", false },
+    [OPT_USER - OPT_KERNEL] = { "UID[:GID] or NAME[:GROUP]", false },
+    [OPT_LANDLOCK - OPT_KERNEL] = { NULL, true },
+    [OPT_LANDLOCK_RULES - OPT_KERNEL] = { "path=PATH,access=r|w|rw", true },
+    [OPT_JAIL - OPT_KERNEL] = { "DIR", false },
 };
+
+/* The VMM's own settings, which hold whatever the VM's configuration
+ * comes from (the command line, a snapshot, the API). */
+static bool vmm_option(unsigned opt)
+{
+    return opt == OPT_API_SOCKET || opt == OPT_EVENT_MONITOR || opt == OPT_RESTORE ||
+           opt == OPT_SECCOMP || opt == OPT_USER || opt == OPT_LANDLOCK ||
+           opt == OPT_LANDLOCK_RULES || opt == OPT_JAIL;
+}
 
 static bool is_long_option(const char *arg)
 {
@@ -483,6 +514,7 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
 {
     config_init(cfg);
     cfg->seccomp = SANDBOX_SECCOMP_ON;      /* a user's kvmbox is sandboxed */
+    cfg->drop_privileges = true;
 
     optind = 0;   /* reset getopt: the parser may run more than once */
     opterr = 0;   /* our messages, not getopt's */
@@ -526,6 +558,39 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
                 return OPTIONS_ERROR;
             }
             cfg->seccomp = (int)mode;
+            break;
+        }
+        case OPT_LANDLOCK: cfg->landlock = true; break;
+        case OPT_JAIL: {
+            struct stat st;
+            if (stat(optarg, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                snprintf(err, errlen, "--jail '%s': %s", optarg,
+                         errno == ENOENT ? "no such directory" : "not a directory");
+                return OPTIONS_ERROR;
+            }
+            cfg->jail = optarg;
+            break;
+        }
+        case OPT_LANDLOCK_RULES: {
+            char path[4096];
+            unsigned access;
+            if (landlock_rule_parse(optarg, path, sizeof path, &access, err, errlen) < 0)
+                return OPTIONS_ERROR;
+            if (cfg->nlandlock_rules == CONFIG_MAX_LANDLOCK_RULES) {
+                snprintf(err, errlen, "at most %d --landlock-rules options",
+                         CONFIG_MAX_LANDLOCK_RULES);
+                return OPTIONS_ERROR;
+            }
+            cfg->landlock_rules[cfg->nlandlock_rules++] = optarg;
+            break;
+        }
+        case OPT_USER: {
+            struct sandbox_privileges p = { 0 };
+            if (privileges_parse_user(optarg, &p, err, errlen) < 0)
+                return OPTIONS_ERROR;
+            cfg->switch_user = true;
+            cfg->uid = p.uid;
+            cfg->gid = p.gid;
             break;
         }
         case OPT_EVENT_MONITOR:
@@ -582,6 +647,10 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
      * the VM's whole configuration) or restores a snapshot (whose
      * config.json has it): a VM option here would be ignored. */
     bool serve = cfg->api_path || cfg->api_fd;
+    if (cfg->nlandlock_rules && !cfg->landlock) {
+        snprintf(err, errlen, "--landlock-rules without --landlock");
+        return OPTIONS_ERROR;
+    }
     if (cfg->kernel && cfg->restore) {
         snprintf(err, errlen, "--kernel and --restore: a restored VM's kernel is in its snapshot");
         return OPTIONS_ERROR;
@@ -592,8 +661,7 @@ enum options_result options_parse_run(int argc, char **argv, struct vm_config *c
         return OPTIONS_ERROR;
     }
     for (unsigned id = 0; !cfg->kernel && id < NOPTS; id++) {
-        if (given[id] && id != OPT_API_SOCKET - OPT_KERNEL &&
-            id != OPT_EVENT_MONITOR - OPT_KERNEL && id != OPT_RESTORE - OPT_KERNEL) {
+        if (given[id] && !vmm_option(id + OPT_KERNEL)) {
             for (const struct option *o = long_opts; o->name; o++) {
                 if (o->val == (int)id + OPT_KERNEL) {
                     snprintf(err, errlen, "--%s without --kernel: the VM's configuration comes "

@@ -58,6 +58,7 @@ struct net_config {
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 #define CPU_FEATURE_MAX 64
+#define CONFIG_MAX_LANDLOCK_RULES 16
 
 /* --cpu-filter: CPUID features to hide (vmm/cpuid.c names them and
  * applies the filter). */
@@ -90,6 +91,18 @@ struct vm_config {
     int event_fd;             /* --event-monitor fd=N (0: none) */
     const char *restore;      /* --restore's value (cli/restore_option.c reads it), or NULL */
     int seccomp;              /* --seccomp: enum sandbox_mode (0: off; the CLI's default is on) */
+    /* After start-up no capability is kept (the command line's kvmbox;
+     * false in a configuration made in code), and with --user the VMM
+     * becomes that user and group (sandbox/privileges.h). */
+    bool drop_privileges;
+    bool switch_user;
+    uint32_t uid, gid;
+    /* --landlock, and each --landlock-rules value as given
+     * (sandbox/landlock.h reads them). */
+    bool landlock;
+    const char *landlock_rules[CONFIG_MAX_LANDLOCK_RULES];
+    unsigned nlandlock_rules;
+    const char *jail;         /* --jail DIR (sandbox/jail.h), or NULL */
     /* Last, and filled only as far as ndisks: 8 x 4 KiB that options_parse_run
      * does not zero, so that a VM without disks never touches them (every
      * touched page of the stack stays resident for the VM's life). */

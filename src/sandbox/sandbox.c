@@ -24,11 +24,17 @@
 #define NAMED_CALLS 512
 static bool initialised;
 static enum sandbox_mode the_mode;
+static struct sandbox_privileges the_privileges;
+static struct landlock_ruleset *the_landlock;
 static char call_names[NAMED_CALLS][24];
 /* Each role's filter, made once here (libseccomp takes a few hundred
  * microseconds a filter): a thread then loads its own with one call. */
 static struct sock_fprog programs[SANDBOX_ROLES];
 static enum sandbox_mode built_mode;
+/* Whether this thread's privileges are dropped and its Landlock domain
+ * entered: a thread's own, like the credentials and the domain it
+ * mirrors, handed on to the threads it starts. */
+static __thread bool thread_dropped;
 
 static const char *const role_names[SANDBOX_ROLES] = {
     [SANDBOX_MAIN] = "main", [SANDBOX_VCPU] = "vCPU", [SANDBOX_BLOCK] = "block device",
@@ -104,14 +110,25 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
     _exit(128 + SIGSYS);
 }
 
-int sandbox_init(enum sandbox_mode mode, char *err, size_t errlen)
+int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen)
 {
-    /* Always: nothing kvmbox starts can gain privileges. */
+    enum sandbox_mode mode = c->seccomp;
+    landlock_ruleset_free(the_landlock);
+    the_landlock = c->landlock;
+    /* Always: nothing kvmbox starts can gain privileges (Landlock needs
+     * it too). */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
         return -1;
     }
     the_mode = mode;
+    the_privileges = c->privileges;
+    if (the_privileges.switch_user && geteuid() != 0 &&
+        (the_privileges.uid != geteuid() || the_privileges.gid != getegid())) {
+        snprintf(err, errlen, "--user %u:%u: only root can switch users (kvmbox runs as %u)",
+                 (unsigned)the_privileges.uid, (unsigned)the_privileges.gid, (unsigned)geteuid());
+        return -1;
+    }
     /* glibc reads the time zone file at the first time conversion in the
      * process (the RTC's gmtime_r, on a vCPU thread): now, while opening
      * files is allowed. */
@@ -152,7 +169,18 @@ int sandbox_init(enum sandbox_mode mode, char *err, size_t errlen)
 
 int sandbox_enter(enum sandbox_role role)
 {
-    if (!initialised || the_mode == SANDBOX_SECCOMP_OFF)
+    if (!initialised)
+        return 0;
+    if (!thread_dropped) {
+        char err[256];
+        if (privileges_drop(&the_privileges, err, sizeof err) < 0 ||
+            (the_landlock && landlock_enter(the_landlock, err, sizeof err) < 0)) {
+            log_error("the %s thread: %s", sandbox_role_name(role), err);
+            return -1;
+        }
+        thread_dropped = true;
+    }
+    if (the_mode == SANDBOX_SECCOMP_OFF)
         return 0;
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &programs[role]) < 0) {
         log_error("cannot enter the %s thread's seccomp filter: %s", sandbox_role_name(role),
@@ -164,6 +192,7 @@ int sandbox_enter(enum sandbox_role role)
 
 struct start {
     char name[16];
+    bool dropped;           /* its creator's privileges were dropped: so are its */
     enum sandbox_role role;
     void *(*fn)(void *);
     void *arg;
@@ -173,6 +202,7 @@ static void *trampoline(void *p)
 {
     struct start s = *(struct start *)p;
     free(p);
+    thread_dropped = s.dropped;
     prctl(PR_SET_NAME, s.name, 0, 0, 0);
     /* A thread without its filter would be a hole: it does not run, and
      * kvmbox stops (sandbox_enter said why). */
@@ -189,6 +219,7 @@ int sandbox_thread_create(pthread_t *t, const pthread_attr_t *attr, const char *
         return ENOMEM;
     snprintf(s->name, sizeof s->name, "%s", name);
     s->role = role;
+    s->dropped = thread_dropped;
     s->fn = fn;
     s->arg = arg;
     int e = pthread_create(t, attr, trampoline, s);

@@ -17,6 +17,9 @@
 #ifndef KVMBOX_SANDBOX_SANDBOX_H
 #define KVMBOX_SANDBOX_SANDBOX_H
 
+#include "sandbox/landlock.h"
+#include "sandbox/privileges.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,12 +41,21 @@ enum sandbox_role {
     SANDBOX_ROLES
 };
 
+/* What every thread's sandbox_enter applies (zero: no filter, nothing
+ * dropped). */
+struct sandbox_config {
+    enum sandbox_mode seccomp;
+    struct sandbox_privileges privileges;
+    struct landlock_ruleset *landlock;    /* taken; NULL: no Landlock */
+};
+
 /* Once, before any thread but the main one exists: no_new_privs, the
- * SIGSYS report, the mode every later sandbox_enter uses. 0, or -1 with
- * the reason. */
-int sandbox_init(enum sandbox_mode mode, char *err, size_t errlen);
-/* The calling thread's filter (nothing with off, or before sandbox_init).
- * 0, or -1 with the reason (logged). */
+ * SIGSYS report, and the configuration every later sandbox_enter
+ * applies. 0, or -1 with the reason. */
+int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen);
+/* The calling thread's privileges dropped (sandbox/privileges.h), its
+ * Landlock domain entered (sandbox/landlock.h), then its filter (nothing
+ * before sandbox_init). 0, or -1 with the reason (logged). */
 int sandbox_enter(enum sandbox_role role);
 const char *sandbox_role_name(enum sandbox_role role);
 /* on, off or log into *mode; -1 for anything else. */

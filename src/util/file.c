@@ -59,15 +59,22 @@ int file_open_checked(const char *path, int flags, char *err, size_t errlen)
 
 int input_open(struct input_file *f, const char *path, char *err, size_t errlen)
 {
-    memset(f, 0, sizeof *f);
-    f->path = path;
-    f->fd = -1;
     char why[128];
     int fd = file_open_checked(path, O_RDONLY, why, sizeof why);
     if (fd < 0) {
+        memset(f, 0, sizeof *f);
+        f->fd = -1;
         snprintf(err, errlen, "cannot open '%s': %s", path, why);
         return -1;
     }
+    return input_open_fd(f, path, fd, err, errlen);
+}
+
+int input_open_fd(struct input_file *f, const char *path, int fd, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    f->fd = -1;
     /* SEEK_END gives a block device's size too (st_size is 0 there). */
     off_t end = lseek(fd, 0, SEEK_END);
     if (end < 0) {
@@ -83,8 +90,12 @@ int input_open(struct input_file *f, const char *path, char *err, size_t errlen)
 
 int input_read_whole(struct input_file *f, const char *path, char *err, size_t errlen)
 {
-    if (input_open(f, path, err, errlen) < 0)
-        return -1;
+    return input_open(f, path, err, errlen) < 0 ? -1 : input_load(f, err, errlen);
+}
+
+int input_load(struct input_file *f, char *err, size_t errlen)
+{
+    const char *path = f->path;
     /* Never NULL, even for an empty file: callers may hand it to memcpy. */
     uint8_t *buf = malloc(f->size ? f->size : 1);
     if (!buf) {

@@ -39,9 +39,14 @@ struct input_file {
 /* Opens `path` for reading and takes its size. Returns 0, or -1 with a
  * message naming the file in err. */
 int input_open(struct input_file *f, const char *path, char *err, size_t errlen);
-/* input_open, then the whole file into memory (f->data) and the fd closed:
- * one snapshot that detection and loading share. */
+/* The same on fd, path's, opened already (taken, even on failure; read
+ * with pread only, so a dup of a descriptor kept elsewhere will do). */
+int input_open_fd(struct input_file *f, const char *path, int fd, char *err, size_t errlen);
+/* input_open, then input_load. */
 int input_read_whole(struct input_file *f, const char *path, char *err, size_t errlen);
+/* The opened file's whole contents into memory (f->data), the fd closed:
+ * one snapshot that detection and loading share. */
+int input_load(struct input_file *f, char *err, size_t errlen);
 /* Copies exactly f->size bytes to dst (nothing at all for an empty file).
  * A file that is no longer f->size bytes long is an error ("changed while
  * being read"), never a crash. */

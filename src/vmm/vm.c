@@ -123,7 +123,10 @@ static void console_rx_space(void *ctx)
 
 static int open_kvm(struct vm *vm, const char *path)
 {
-    vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
+    /* The VMM's (held_fds.h), else opened here. */
+    vm->kvm_fd = vm->env.held ? held_fds_kvm(vm->env.held) : -1;
+    if (vm->kvm_fd < 0)
+        vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
         int e = errno;
         if (e == ENOENT)
@@ -172,7 +175,8 @@ static int create_kvm_vm(struct vm *vm)
         vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     while (vm->vm_fd < 0 && errno == EINTR);
     if (vm->vm_fd < 0) {
-        log_error("KVM_CREATE_VM: %s", strerror(errno));
+        char cause[160];
+        log_error("KVM_CREATE_VM: %s", log_cause(errno, cause, sizeof cause));
         return -1;
     }
     /* Intel needs three pages for the real-mode TSS and one for the
@@ -354,15 +358,33 @@ fail:
     return -1;
 }
 
+/* A kernel or initrd: on the descriptor the VMM holds (a reboot's), else
+ * opened now and held for the next VM built from this configuration. */
+static int open_image(struct vm *vm, struct input_file *f, const char *path, char *err,
+                      size_t errlen)
+{
+    struct held_fds *held = vm->env.held;
+    int fd = held ? held_fds_get(held, HELD_IMAGE, path, 0) : -1;
+    if (fd >= 0)
+        return input_open_fd(f, path, fd, err, errlen);
+    if (input_open(f, path, err, errlen) < 0)
+        return -1;
+    if (held)
+        held_fds_keep(held, HELD_IMAGE, path, 0, f->fd);
+    return 0;
+}
+
 /* Reads the kernel (once: detection and loading see the same bytes), opens
  * the initrds (read later, straight into guest RAM) and detects the format
  * before anything is asked of KVM: bad input gets its message even on a
  * host without KVM. */
-static int open_images(const struct vm_config *cfg, struct input_file *kernel,
-                       struct input_file *initrds, enum kernel_format *fmt)
+static int open_images(struct vm *vm, struct input_file *kernel, struct input_file *initrds,
+                       enum kernel_format *fmt)
 {
+    const struct vm_config *cfg = vm->cfg;
     char err[512];
-    if (input_read_whole(kernel, cfg->kernel, err, sizeof err) < 0) {
+    if (open_image(vm, kernel, cfg->kernel, err, sizeof err) < 0 ||
+        input_load(kernel, err, sizeof err) < 0) {
         log_error("kernel: %s", err);
         return -1;
     }
@@ -373,7 +395,7 @@ static int open_images(const struct vm_config *cfg, struct input_file *kernel,
         return -1;
     }
     for (unsigned i = 0; i < cfg->ninitrds; i++) {
-        if (input_open(&initrds[i], cfg->initrds[i], err, sizeof err) < 0) {
+        if (open_image(vm, &initrds[i], cfg->initrds[i], err, sizeof err) < 0) {
             log_error("initrd: %s", err);
             return -1;
         }
@@ -416,12 +438,29 @@ static void init_object(struct vm *vm, const struct vm_config *cfg, const struct
 static int open_backends(struct vm *vm)
 {
     const struct vm_config *cfg = vm->cfg;
-    for (unsigned i = 0; i < cfg->ndisks; i++)
-        if (!(vm->disks[i] = blk_open(&cfg->disks[i])))
+    struct held_fds *held = vm->env.held;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        /* A disk the VMM holds (a reboot's), else opened now and held for
+         * the next VM built from this configuration. */
+        const struct disk_config *dc = &cfg->disks[i];
+        int how = (dc->readonly ? 1 : 0) | (dc->direct ? 2 : 0);
+        int fd = held ? held_fds_get(held, HELD_DISK, dc->path, how) : -1;
+        if (fd < 0 && (fd = blk_open_file(dc)) >= 0 && held)
+            held_fds_keep(held, HELD_DISK, dc->path, how, fd);
+        if (fd < 0 || !(vm->disks[i] = blk_open(dc, fd)))
             return -1;
+    }
     for (unsigned i = 0; i < cfg->nnets; i++) {
         const struct net_config *nc = &cfg->nets[i];
-        vm->nets[i] = nc->kind == NET_TAP ? net_tap_open(nc->ifname) : net_slirp_open(nc);
+        if (nc->kind == NET_USER) {
+            vm->nets[i] = net_slirp_open(nc);
+        } else {
+            /* The same for a TAP. */
+            int fd = held ? held_fds_get(held, HELD_TAP, nc->ifname, 0) : -1;
+            if (fd < 0 && (fd = net_tap_attach(nc->ifname)) >= 0 && held)
+                held_fds_keep(held, HELD_TAP, nc->ifname, 0, fd);
+            vm->nets[i] = fd < 0 ? NULL : net_tap_open(nc->ifname, fd);
+        }
         if (!vm->nets[i])
             return -1;
     }
@@ -517,7 +556,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, const struct vm_env *e
     struct input_file kernel = { 0 }, initrds[CONFIG_MAX_INITRDS] = { 0 };
     enum kernel_format fmt;
     int ret = -1;
-    if (open_images(cfg, &kernel, initrds, &fmt) == 0) {
+    if (open_images(vm, &kernel, initrds, &fmt) == 0) {
         log_debug("kernel '%s': %s, %zu bytes", cfg->kernel, kernel_format_name(fmt), kernel.size);
         ret = build_machine(vm, NULL) == 0 && load_kernel(vm, &kernel, initrds, fmt) == 0 ? 0 : -1;
     }

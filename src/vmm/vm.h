@@ -9,6 +9,7 @@
 #include "vmm/console_out.h"
 #include "vmm/dirty_log.h"
 #include "vmm/events.h"
+#include "vmm/held_fds.h"
 #include "core/guest_mem.h"
 #include "vmm/irq.h"
 #include "vmm/run_state.h"
@@ -34,6 +35,7 @@ struct vm_env {
     struct console_out *console_out;  /* the guest's output, to stdout */
     struct event_monitor *events;     /* --event-monitor (may be NULL) */
     int wake_fd;                      /* an eventfd the main loop polls */
+    struct held_fds *held;            /* what the VMM holds for its VMs (may be NULL) */
 };
 
 struct vm {

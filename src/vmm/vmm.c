@@ -1,9 +1,11 @@
 #include "vmm/vmm.h"
 
+#include "sandbox/jail.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/vmm_landlock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -41,6 +43,7 @@ int vmm_init(struct vmm *m, const struct vm_config *base)
     m->wake_fd = m->sig_fd = -1;
     m->stdin_fd = STDIN_FILENO;
     m->events.fd = -1;
+    held_fds_init(&m->held);
     pthread_mutex_init(&m->console_lock, NULL);
     event_loop_init(&m->loop);
     console_init(&m->console, -1);
@@ -58,7 +61,12 @@ int vmm_init(struct vmm *m, const struct vm_config *base)
     vcpu_signals_init();
     /* The sandbox's mode and no_new_privs, before the first thread. */
     char why0[256];
-    if (sandbox_init((enum sandbox_mode)base->seccomp, why0, sizeof why0) < 0) {
+    struct sandbox_config sc = {
+        .seccomp = (enum sandbox_mode)base->seccomp,
+        .privileges = { base->drop_privileges, base->switch_user, base->uid, base->gid },
+    };
+    if (vmm_landlock_ruleset(base, &sc.landlock, why0, sizeof why0) < 0 ||
+        sandbox_init(&sc, why0, sizeof why0) < 0) {
         log_error("%s", why0);
         return -1;
     }
@@ -83,8 +91,14 @@ int vmm_init(struct vmm *m, const struct vm_config *base)
 
 /* ---- the VM's life ---- */
 
+struct vm_env vmm_vm_env(struct vmm *m)
+{
+    return (struct vm_env){ &m->console_out, &m->events, m->wake_fd, &m->held };
+}
+
 static void release_config(struct vmm *m)
 {
+    held_fds_release_files(&m->held);
     if (m->cfg && m->release)
         m->release(m->cfg);
     m->cfg = NULL;
@@ -120,7 +134,7 @@ static enum vmm_result build_and_boot(struct vmm *m, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return VMM_REFUSED;
     }
-    struct vm_env env = { &m->console_out, &m->events, m->wake_fd };
+    struct vm_env env = vmm_vm_env(m);
     log_clear_last_error();
     if (vm_create(vm, m->cfg, &env) < 0) {
         snprintf(err, errlen, "cannot create the VM: %s",
@@ -343,10 +357,19 @@ int vmm_run(struct vmm *m)
     event_loop_add(&m->loop, m->sig_fd, NULL, signal_ready, m);
     if (m->console.in_fd >= 0)
         event_loop_add(&m->loop, m->console.in_fd, stdin_want, stdin_ready, m);
-    /* The main thread's filter, before the API takes its first request
-     * (every other thread entered its own as it started). */
-    if (sandbox_enter(SANDBOX_MAIN) < 0)
+    /* Start-up is over: /dev/kvm held for the VMs still to come (it is
+     * often root's alone), the jail entered (--jail), then the main
+     * thread's privileges dropped and its filter entered, before the API
+     * takes its first request (every other thread did the same as it
+     * started). */
+    held_fds_open_kvm(&m->held, m->base->kvm_path);
+    char why[512];
+    if (m->base->jail && jail_enter(m->base->jail, why, sizeof why) < 0) {
+        log_error("%s", why);
         vmm_request_exit(m, 1);
+    } else if (sandbox_enter(SANDBOX_MAIN) < 0) {
+        vmm_request_exit(m, 1);
+    }
     /* A VM that stopped before the loop began (a boot that failed at
      * once) is seen on the first round: its wake is pending. */
     while (!atomic_load(&m->exiting)) {
@@ -380,6 +403,7 @@ void vmm_destroy(struct vmm *m)
     release_config(m);
     console_out_destroy(&m->console_out);
     event_monitor_close(&m->events);
+    held_fds_close(&m->held);
     if (m->sig_fd >= 0)
         close(m->sig_fd);
     if (m->wake_fd >= 0)

@@ -17,6 +17,7 @@
 #include "vmm/console_out.h"
 #include "vmm/event_loop.h"
 #include "vmm/events.h"
+#include "vmm/held_fds.h"
 #include "vmm/run_state.h"
 
 #include <pthread.h>
@@ -73,6 +74,9 @@ struct vmm {
     int stdin_fd;                     /* STDIN_FILENO; -1: take no input */
     int wake_fd;                      /* an eventfd: a VM stops, a console has room */
     int sig_fd;                       /* SIGINT, SIGTERM, SIGHUP */
+    /* /dev/kvm and the configuration's TAPs, opened while the VMM had its
+     * privileges and kept for every VM it builds (a reboot's too). */
+    struct held_fds held;
 
     /* A migration being sent (vmm_migrate.c), on its own thread, else
      * NULL; while it runs, nothing else may change the VM's state. */
@@ -104,6 +108,10 @@ int vmm_run(struct vmm *m);
 void vmm_destroy(struct vmm *m);
 /* Any thread: the loop ends with this status (the first request wins). */
 void vmm_request_exit(struct vmm *m, int status);
+
+/* What a VM built by this VMM is given: its console, events, wake-up
+ * and the descriptors the VMM holds for it. */
+struct vm_env vmm_vm_env(struct vmm *m);
 
 /* The VM's life, for the CLI and the API. Each returns VMM_OK, or an
  * error with the reason in err. */

@@ -32,7 +32,9 @@
 int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, size_t errlen)
 {
     static const struct cpu_filter none;
-    int kvm = open(m->base->kvm_path, O_RDWR | O_CLOEXEC);
+    int kvm = held_fds_kvm(&m->held);
+    if (kvm < 0)
+        kvm = open(m->base->kvm_path, O_RDWR | O_CLOEXEC);
     if (kvm < 0) {
         snprintf(err, errlen, "cannot open %s: %s", m->base->kvm_path, strerror(errno));
         return -1;
@@ -114,7 +116,7 @@ enum vmm_result vmm_vm_receive_migration(struct vmm *m, struct migration_stream 
     m->idle_state = VM_STATE_CREATED;
     event_emit(&m->events, "vm", "receiving");
     struct vm *vm = calloc(1, sizeof *vm);
-    struct vm_env env = { &m->console_out, &m->events, m->wake_fd };
+    struct vm_env env = vmm_vm_env(m);
     struct vm_memory_fill fill = { adopt_memfd, &memfd };
     uint8_t mine[16];
     bool have_state = false;

@@ -134,7 +134,7 @@ enum vmm_result vmm_vm_restore(struct vmm *m, struct vm_config *cfg, vmm_config_
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    struct vm_env env = { &m->console_out, &m->events, m->wake_fd };
+    struct vm_env env = vmm_vm_env(m);
     struct fill f = { snap, ondemand ? SNAPSHOT_MEMORY_ONDEMAND : SNAPSHOT_MEMORY_COPY };
     struct vm_memory_fill fill = { fill_memory, &f };
     log_clear_last_error();

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct disk_config cfg = { 0 };
         snprintf(cfg.path, sizeof cfg.path, "%s", path);
         snprintf(cfg.serial, sizeof cfg.serial, "FUZZ");
-        disk = blk_open(&cfg);
+        disk = blk_open(&cfg, -1);
         unlink(path);
         if (!disk)
             abort();

@@ -62,6 +62,8 @@ api() {
     code=$(tail -n1 "$TMP/resp")
     body=$(sed '$d' "$TMP/resp")
 }
+# wait_for FILE ERE: until a line of FILE matches (at most ~30 s).
+wait_for() { for _ in $(seq 1500); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.02; done; return 1; }
 # check NAME CONDITION...: ok, or not ok with the last answer and $TMP/err.
 check() {
     local name=$1

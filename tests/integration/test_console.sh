@@ -12,12 +12,6 @@ if ! have_kvm; then
     exit 0
 fi
 
-# wait_for FILE REGEX: up to 30 s.
-wait_for() {
-    for _ in $(seq 300); do grep -Eq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-
 mkfifo "$TMP/in"
 timeout 60 "$KVMBOX" run --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "echo exit_code=2" \
     < "$TMP/in" > "$TMP/out" 2> "$TMP/err" &

@@ -68,8 +68,6 @@ start() {
 kvmbox_pid() { local w="pid_$1"; pgrep -P "${!w}"; }
 # finish NAME: wait for it; its status in $rc.
 finish() { local w="pid_$1"; wait "${!w}" 2>/dev/null; rc=$?; }
-# wait_for FILE ERE: until a line of FILE matches (at most ~30 s).
-wait_for() { for _ in $(seq 1500); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.02; done; return 1; }
 # sock NAME: point api() at NAME's socket.
 sock() { S=$TMP/$1.sock; }
 events_of() { sed -E 's/.*"event":"([a-z-]+)".*/\1/' "$1" | tr '\n' ' '; }

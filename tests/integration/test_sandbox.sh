@@ -2,12 +2,13 @@
 # The sandbox (docs/security.md) on a running kvmbox with every kind of
 # device thread: two disks, a user-mode NIC and one on a TAP, virtio-rng,
 # virtio-console, the API: every thread is under a seccomp filter
-# (Seccomp: 2) and cannot gain privileges (NoNewPrivs: 1), and the guest's
+# (Seccomp: 2), holds no capability (CapEff and CapPrm 0: root's dropped
+# after start-up) and cannot gain privileges (NoNewPrivs: 1), and the guest's
 # checks all pass under them; with --seccomp off, no filter but
 # no_new_privs still.
 . "$(dirname "$0")/lib.sh"
 
-NAMES=("sandbox: every thread (main, vCPUs, spawner, console output, each device's) runs under a seccomp filter with no_new_privs, and the guest's virtio checks pass"
+NAMES=("sandbox: every thread (main, vCPUs, spawner, console output, each device's) runs under a seccomp filter with no_new_privs and no capability, and the guest's virtio checks pass"
        "sandbox: --seccomp off: no filter, no_new_privs still")
 api_tests_need_curl
 MIB=1048576
@@ -40,10 +41,10 @@ run() {
     for _ in $(seq 600); do grep -q "^count_to: 30000" "$TMP/out" 2>/dev/null && break; sleep 0.05; done
     pid=$(pgrep -P "$wrapper" | head -n1)      # (ip netns exec execs kvmbox)
 }
-# threads: "NAME SECCOMP NNP" for each thread of $pid
+# threads: "NAME SECCOMP NNP CAPEFF CAPPRM" for each thread of $pid
 threads() {
     for t in /proc/"$pid"/task/*; do
-        echo "$(cat "$t/comm") $(awk '/^Seccomp:/{s=$2} /^NoNewPrivs:/{n=$2} END{print s, n}' "$t/status")"
+        echo "$(cat "$t/comm") $(awk '/^Seccomp:/{s=$2} /^NoNewPrivs:/{n=$2} /^CapEff:/{e=$2} /^CapPrm:/{p=$2} END{print s, n, e, p}' "$t/status")"
     done
 }
 # finish: the guest counts to its end and leaves (status 33 in $rc).
@@ -57,7 +58,7 @@ list=$(threads)
 api GET vmm.ping; ping=$code
 finish
 echo "$list" | sed 's/^/# /'
-bad=$(echo "$list" | awk '$1 != "kvm-nx-lpage-re" && ($2 != 2 || $3 != 1)')
+bad=$(echo "$list" | awk '$1 != "kvm-nx-lpage-re" && ($2 != 2 || $3 != 1 || $4 != "0000000000000000" || $5 != "0000000000000000")')
 # (The guest resets the disks and the rng when it is done with them: their
 # threads may have ended by the time the list is taken.)
 if [ -z "$bad" ] && [ "$ping" = 200 ] && [ "$rc" = 33 ] && echo "$list" | grep -q "^vcpu1 " &&

@@ -50,8 +50,6 @@ start() {
     vm_pid=$!
     for _ in $(seq 200); do [ -S "$S" ] && break; sleep 0.05; done
 }
-# wait_for FILE ERE: until a line of FILE matches (at most ~30 s).
-wait_for() { for _ in $(seq 1500); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.02; done; return 1; }
 # kill_vm: SIGKILL the kvmbox under $vm_pid, as a crash would end it.
 kill_vm() { pkill -KILL -P "$vm_pid" 2>/dev/null; wait "$vm_pid" 2>/dev/null; }
 # finish: wait for the kvmbox under $vm_pid; its status in $rc.

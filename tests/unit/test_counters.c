@@ -123,7 +123,7 @@ static void blk_counts_completed_reads_and_writes(void **state)
     close(fd);
     struct disk_config cfg = { .readonly = false };
     snprintf(cfg.path, sizeof cfg.path, "%s", path);
-    struct blk *b = blk_open(&cfg);
+    struct blk *b = blk_open(&cfg, -1);
     unlink(path);
     assert_non_null(b);
     assert_non_null(virtio_blk_create(r->h, b, &r->dev));

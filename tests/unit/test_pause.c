@@ -193,7 +193,7 @@ static struct rig *blk_rig(size_t disk_bytes)
     close(fd);
     struct disk_config cfg = { 0 };
     snprintf(cfg.path, sizeof cfg.path, "%s", disk_path);
-    struct blk *b = blk_open(&cfg);
+    struct blk *b = blk_open(&cfg, -1);
     unlink(disk_path);                            /* open: no file left behind, whatever fails */
     assert_non_null(b);
     r->vp = virtio_blk_create(r->h, b, &r->dev);

@@ -145,7 +145,7 @@ static void make_disk(struct transport *t, const char *contents, size_t len, boo
     struct disk_config cfg = { .readonly = readonly, .direct = direct };
     snprintf(cfg.path, sizeof cfg.path, "%s", t->path);
     snprintf(cfg.serial, sizeof cfg.serial, "SERIAL-1");
-    struct blk *b = blk_open(&cfg);
+    struct blk *b = blk_open(&cfg, -1);
     assert_non_null(b);
     t->vp = virtio_blk_create(t->h, b, &t->blkdev);
     assert_non_null(t->vp);
@@ -517,20 +517,20 @@ static void blk_open_errors(void **state)
     (void)state;
     struct disk_config cfg = { 0 };
     snprintf(cfg.path, sizeof cfg.path, "/nonexistent/disk.img");
-    assert_null(blk_open(&cfg));
+    assert_null(blk_open(&cfg, -1));
     char path[] = "/tmp/kvmbox-lock-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, 4096), 0);
     close(fd);
     snprintf(cfg.path, sizeof cfg.path, "%s", path);
-    struct blk *a = blk_open(&cfg);
+    struct blk *a = blk_open(&cfg, -1);
     assert_non_null(a);
-    assert_null(blk_open(&cfg));                             /* locked */
+    assert_null(blk_open(&cfg, -1));                             /* locked */
     cfg.readonly = true;
-    assert_null(blk_open(&cfg));                             /* a reader waits for the writer */
+    assert_null(blk_open(&cfg, -1));                             /* a reader waits for the writer */
     blk_close(a);
-    struct blk *r1 = blk_open(&cfg), *r2 = blk_open(&cfg);   /* readers share */
+    struct blk *r1 = blk_open(&cfg, -1), *r2 = blk_open(&cfg, -1);   /* readers share */
     assert_non_null(r1);
     assert_non_null(r2);
     blk_close(r1);

@@ -50,7 +50,7 @@ static int in_child(void (*fn)(void), char *out, size_t cap)
 static void init_or_die(enum sandbox_mode mode)
 {
     char err[256];
-    if (sandbox_init(mode, err, sizeof err) < 0) {
+    if (sandbox_init(&(struct sandbox_config){ .seccomp = mode }, err, sizeof err) < 0) {
         fprintf(stderr, "sandbox_init: %s\n", err);
         _exit(2);
     }

@@ -288,7 +288,7 @@ static void slirp_answers_arp(void **state)
 static void tap_missing(void **state)
 {
     (void)state;
-    assert_null(net_tap_open("kvmbox-nope0"));
+    assert_null(net_tap_open("kvmbox-nope0", -1));
 }
 
 int main(void)

@@ -61,9 +61,13 @@ struct net_backend {
     void *nic;
 };
 
-/* Opens an existing TAP interface with the virtio-net header. NULL after
- * logging (missing interface, not a TAP, no permission). */
-struct net_backend *net_tap_open(const char *ifname);
+/* Attaches to an existing TAP interface (with the virtio-net header):
+ * its descriptor, or -1 after logging (missing interface, not a TAP, no
+ * permission). */
+int net_tap_attach(const char *ifname);
+/* The backend on ifname's TAP: fd, one net_tap_attach gave (taken), or -1
+ * to attach now. NULL after logging. */
+struct net_backend *net_tap_open(const char *ifname, int fd);
 /* Starts user-mode networking with cfg's host forwards. NULL after
  * logging (a port that cannot be bound, ...). */
 struct net_backend *net_slirp_open(const struct net_config *cfg);

@@ -108,38 +108,49 @@ static const struct net_backend_ops tap_ops = {
     .set_offloads = tap_set_offloads, .close = tap_close, .thread_role = SANDBOX_NET_TAP,
 };
 
-struct net_backend *net_tap_open(const char *ifname)
+int net_tap_attach(const char *ifname)
 {
     /* TUNSETIFF would create a missing interface (as root): a typo must
      * be an error instead, so the interface has to exist already. */
     if (!if_nametoindex(ifname)) {
         log_error("--net tap=%s: no such network interface (create it first, e.g. "
                   "ip tuntap add dev %s mode tap)", ifname, ifname);
-        return NULL;
+        return -1;
     }
-    struct tap *t = calloc(1, sizeof *t);
-    if (!t || !(t->frame = malloc(NET_MAX_FRAME))) {
-        free(t);
-        return NULL;
-    }
-    t->be.ops = &tap_ops;
-    snprintf(t->ifname, sizeof t->ifname, "%s", ifname);
-    t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (t->fd < 0) {
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         log_error("--net tap=%s: cannot open /dev/net/tun: %s", ifname, strerror(errno));
-        goto fail;
+        return -1;
     }
     struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
-    memcpy(ifr.ifr_name, t->ifname, sizeof ifr.ifr_name);
-    if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
         log_error("--net tap=%s: %s", ifname,
                   e == EINVAL ? "not a TAP interface (a TUN, or another kind of device?)"
                   : e == EBUSY ? "in use by another process"
-                  : e == EPERM ? "permission denied (run as root, or give the TAP to this user)"
+                  : e == EPERM ? "permission denied (run as root, or give the TAP to kvmbox's "
+                                 "user: ip tuntap add dev NAME mode tap user USER)"
                                : strerror(e));
-        goto fail;
+        close(fd);
+        return -1;
     }
+    return fd;
+}
+
+struct net_backend *net_tap_open(const char *ifname, int fd)
+{
+    if (fd < 0 && (fd = net_tap_attach(ifname)) < 0)
+        return NULL;
+    struct tap *t = calloc(1, sizeof *t);
+    if (!t || !(t->frame = malloc(NET_MAX_FRAME))) {
+        free(t);
+        close(fd);
+        return NULL;
+    }
+    t->be.ops = &tap_ops;
+    snprintf(t->ifname, sizeof t->ifname, "%s", ifname);
+    t->fd = fd;
     int hdr_len = (int)NET_HDR_LEN;
     if (ioctl(t->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
         log_error("--net tap=%s: TUNSETVNETHDRSZ: %s", ifname, strerror(errno));

@@ -171,28 +171,34 @@ static int rw_bounce(struct blk *b, const struct blk_request *r, bool write_)
     return ret;
 }
 
-struct blk *blk_open(const struct disk_config *cfg)
+int blk_open_file(const struct disk_config *cfg)
 {
-    struct blk *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    b->cfg = *cfg;
-    b->ring_efd = -1;
-    b->dio_align = BLK_SECTOR;
     /* Only a regular file or a block device, and without blocking (a
      * FIFO would hang the open forever): file_open_checked. */
     char why[128];
-    b->fd = file_open_checked(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) |
-                                             (cfg->direct ? O_DIRECT : 0), why, sizeof why);
-    if (b->fd < 0 && cfg->direct && errno == EINVAL) {
+    int fd = file_open_checked(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) |
+                                              (cfg->direct ? O_DIRECT : 0), why, sizeof why);
+    if (fd < 0 && cfg->direct && errno == EINVAL)
         log_error("--disk %s: direct=on, but its file system does not support O_DIRECT",
                   cfg->path);
-        goto fail;
-    }
-    if (b->fd < 0) {
+    else if (fd < 0)
         log_error("--disk %s: %s", cfg->path, why);
-        goto fail;
+    return fd;
+}
+
+struct blk *blk_open(const struct disk_config *cfg, int fd)
+{
+    if (fd < 0 && (fd = blk_open_file(cfg)) < 0)
+        return NULL;
+    struct blk *b = calloc(1, sizeof *b);
+    if (!b) {
+        close(fd);
+        return NULL;
     }
+    b->cfg = *cfg;
+    b->ring_efd = -1;
+    b->dio_align = BLK_SECTOR;
+    b->fd = fd;
     /* A writer excludes everyone; readers share. */
     if (flock(b->fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0 &&
         !(errno == EWOULDBLOCK && cfg->lock_may_be_held)) {

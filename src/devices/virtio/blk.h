@@ -13,8 +13,12 @@ struct pci_host;
 struct virtio_pci;
 struct blk;
 
-/* Opens and locks the disk; logs why and returns NULL if it cannot. */
-struct blk *blk_open(const struct disk_config *cfg);
+/* The disk's file opened as cfg says (readonly, direct), not yet locked:
+ * its descriptor, or -1 after logging why. */
+int blk_open_file(const struct disk_config *cfg);
+/* The disk on fd (blk_open_file's or a dup of it, taken; -1: opened
+ * now), locked; logs why and returns NULL if it cannot. */
+struct blk *blk_open(const struct disk_config *cfg, int fd);
 /* Puts an opened disk on the PCI bus; on failure the disk is closed. */
 struct virtio_pci *virtio_blk_create(struct pci_host *bus, struct blk *b, struct device *out);
 void blk_close(struct blk *b);
