@@ -63,3 +63,10 @@ $(GUEST_BUILD)/first-byte.elf: tests/guest/first_byte.S
 	$(CC) $(GUEST_CFLAGS) -c -o $(GUEST_BUILD)/first_byte.o $<
 	$(CC) $(GUEST_LDFLAGS) -Wl,-e,first_byte_entry -o $@ $(GUEST_BUILD)/first_byte.o
 guests: $(GUEST_BUILD)/first-byte.elf
+
+# test_limits.sh's console flood (see console_flood.S).
+$(GUEST_BUILD)/console-flood.elf: tests/guest/console_flood.S
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -c -o $(GUEST_BUILD)/console_flood.o $<
+	$(CC) $(GUEST_LDFLAGS) -Wl,-e,console_flood_entry -o $@ $(GUEST_BUILD)/console_flood.o
+guests: $(GUEST_BUILD)/console-flood.elf
