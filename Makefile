@@ -30,12 +30,15 @@ LDFLAGS += $(SANFLAGS)
 # static likewise. GnuTLS (a migration's tls_dir) is loaded with dlopen, as
 # libslirp: linked, it added 2.5 MiB to every VM; libgnutls28-dev is for
 # the header (and openssl, in deps, makes the tests' certificates).
-LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a -l:libxxhash.a \
-           -l:libseccomp.a
+# libseccomp makes the seccomp filters at build time (seccomp_gen below):
+# kvmbox carries the programs, not the library.
+LDLIBS  += -lpthread -l:liburing.a -l:libhttp_parser.a -l:libjson-c.a -l:libxxhash.a
 
-# The VMM minus main(): unit tests link against this.
-LIB_SRCS := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The VMM minus main(): unit tests link against this. The seccomp filters'
+# source is the generator's, which writes the programs kvmbox carries.
+SECCOMP_GEN_SRCS := src/sandbox/seccomp_gen.c src/sandbox/seccomp_filter.c
+LIB_SRCS := $(filter-out src/cli/main.c $(SECCOMP_GEN_SRCS),$(shell find src -name '*.c' | sort))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/seccomp_programs.o
 MAIN_OBJ := $(BUILD)/src/cli/main.o
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -49,6 +52,20 @@ $(BUILD)/kvmbox: $(LIB_OBJS) $(MAIN_OBJ)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Built with this build's flags: a sanitizer build's filters allow what
+# ASan and LSan call.
+$(BUILD)/tools/seccomp_gen: $(SECCOMP_GEN_SRCS) src/sandbox/sandbox.h src/sandbox/seccomp_filter.h \
+    src/sandbox/seccomp_programs.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(SECCOMP_GEN_SRCS) $(LDFLAGS) -l:libseccomp.a
+
+$(BUILD)/gen/seccomp_programs.c: $(BUILD)/tools/seccomp_gen
+	@mkdir -p $(dir $@)
+	$< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/seccomp_programs.o: $(BUILD)/gen/seccomp_programs.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Test-side helpers (a guest's virtio driver, ...) shared by unit tests,
@@ -71,10 +88,16 @@ FUZZ_FLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -DKVMBOX_VER
               -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
-FUZZ_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o) $(SUPPORT_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o) $(SUPPORT_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o) \
+              $(FUZZ_BUILD)/obj/gen/seccomp_programs.o
 FUZZ_SECONDS ?= 60
 
 $(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# (The fuzz targets load no filter: any build's programs will do.)
+$(FUZZ_BUILD)/obj/gen/seccomp_programs.o: $(BUILD)/gen/seccomp_programs.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

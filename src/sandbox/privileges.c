@@ -95,14 +95,14 @@ int privileges_drop(const struct sandbox_privileges *p, char *err, size_t errlen
         return 0;
     /* The bounding set first, while CAP_SETPCAP is there to allow it (a
      * kvmbox started without it keeps the set: with no capability and
-     * no_new_privs it can gain none back). */
-    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
-            errno != EPERM) {
-            snprintf(err, errlen, "cannot drop capability %d from the bounding set: %s", cap,
-                     strerror(errno));
-            return -1;
-        }
+     * no_new_privs it can gain none back), up to the first number this
+     * kernel does not know (EINVAL). */
+    for (int cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
+        continue;
+    if (errno != EINVAL && errno != EPERM) {
+        snprintf(err, errlen, "cannot empty the capability bounding set: %s", strerror(errno));
+        return -1;
+    }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
         snprintf(err, errlen, "cannot clear the ambient capabilities: %s", strerror(errno));
         return -1;

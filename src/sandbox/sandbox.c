@@ -1,11 +1,10 @@
 #include "sandbox/sandbox.h"
 
-#include "sandbox/seccomp_filter.h"
+#include "sandbox/seccomp_programs.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <malloc.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +17,14 @@
 #include <unistd.h>
 
 /* The only process-wide state here, set once by sandbox_init before any
- * other thread exists and read-only afterwards: the mode every thread's
- * sandbox_enter applies, and the system calls' names for the SIGSYS
- * handler, which may not allocate (or ask libseccomp) to name one. */
-#define NAMED_CALLS 512
+ * other thread exists and read-only afterwards: what every thread's
+ * sandbox_enter applies. The filters themselves and the system calls'
+ * names for the SIGSYS handler were made at build time
+ * (seccomp_programs.h). */
 static bool initialised;
 static enum sandbox_mode the_mode;
 static struct sandbox_privileges the_privileges;
 static struct landlock_ruleset *the_landlock;
-static char call_names[NAMED_CALLS][24];
-/* Each role's filter, made once here (libseccomp takes a few hundred
- * microseconds a filter): a thread then loads its own with one call. */
-static struct sock_fprog programs[SANDBOX_ROLES];
-static enum sandbox_mode built_mode;
 /* Whether this thread's privileges are dropped and its Landlock domain
  * entered: a thread's own, like the credentials and the domain it
  * mirrors, handed on to the threads it starts. */
@@ -91,7 +85,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
     say("kvmbox: error: seccomp: thread ");
     say(thread);
     say(" made a system call its filter forbids: ");
-    say(nr >= 0 && nr < NAMED_CALLS && call_names[nr][0] ? call_names[nr] : "?");
+    say(nr >= 0 && nr < SECCOMP_NAMED_CALLS && seccomp_call_name[nr] ? seccomp_call_name[nr]
+                                                                     : "?");
     say(" (");
     say(num + n);
     say(")");
@@ -142,21 +137,6 @@ int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen)
         initialised = true;
         return 0;
     }
-    for (int nr = 0; nr < NAMED_CALLS; nr++) {
-        char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-        if (name)
-            snprintf(call_names[nr], sizeof call_names[nr], "%s", name);
-        free(name);
-    }
-    for (int r = 0; r < SANDBOX_ROLES; r++) {
-        if (programs[r].filter && built_mode == mode)
-            continue;
-        free(programs[r].filter);
-        programs[r].filter = NULL;
-        if (seccomp_filter_build(r, mode == SANDBOX_SECCOMP_LOG, &programs[r], err, errlen) < 0)
-            return -1;
-    }
-    built_mode = mode;
     struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSYS, &sa, NULL) < 0) {
@@ -182,7 +162,10 @@ int sandbox_enter(enum sandbox_role role)
     }
     if (the_mode == SANDBOX_SECCOMP_OFF)
         return 0;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &programs[role]) < 0) {
+    int log = the_mode == SANDBOX_SECCOMP_LOG;
+    struct sock_fprog prog = { seccomp_program_len[log][role],
+                               (struct sock_filter *)seccomp_program[log][role] };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
         log_error("cannot enter the %s thread's seccomp filter: %s", sandbox_role_name(role),
                   strerror(errno));
         return -1;

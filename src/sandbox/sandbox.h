@@ -1,8 +1,8 @@
 /* The sandbox (docs/security.md): each of kvmbox's threads runs under a
- * seccomp filter of its role, made with libseccomp, and no thread may
- * gain privileges (no_new_privs). A thread enters its role's filter
- * itself, first thing, so that every guest instruction and every API
- * request is handled under one.
+ * seccomp filter of its role (made with libseccomp at build time:
+ * seccomp_programs.h), and no thread may gain privileges (no_new_privs).
+ * A thread enters its role's filter itself, first thing, so that every
+ * guest instruction and every API request is handled under one.
  *
  * --seccomp on (the default): a forbidden call kills the process; the
  * report names the call and the thread. log: the kernel logs it (dmesg,

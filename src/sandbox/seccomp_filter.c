@@ -5,8 +5,6 @@
  * how to do that for a new feature). */
 #include "sandbox/seccomp_filter.h"
 
-#include "util/log.h"
-
 #include <errno.h>
 #include <linux/kvm.h>
 #include <sched.h>
@@ -223,8 +221,8 @@ int seccomp_filter_build(enum sandbox_role role, bool log_only, struct sock_fpro
         close(fd);
     if (r) {
         free(code);
-        snprintf(err, errlen, "cannot make the %s thread's seccomp filter: %s",
-                 sandbox_role_name(role), strerror(-r));
+        snprintf(err, errlen, "cannot make role %d's seccomp filter: %s", (int)role,
+                 strerror(-r));
         return -1;
     }
     prog->len = (unsigned short)(len / sizeof *code);

@@ -1,5 +1,5 @@
 /* The seccomp filter of each thread role (sandbox.h), made with
- * libseccomp. */
+ * libseccomp; at build time, by seccomp_gen (seccomp_programs.h). */
 #ifndef KVMBOX_SANDBOX_SECCOMP_FILTER_H
 #define KVMBOX_SANDBOX_SECCOMP_FILTER_H
 

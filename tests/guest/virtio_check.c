@@ -8,7 +8,8 @@
  *            (direct and indirect chains), flushed, read back and compared
  *            by checksum; write-zeroes, discard, a read past the end, an
  *            unknown request; a read-only disk refuses writes. MSI-X: the
- *            completions leave the queue's masked vector pending.
+ *            completions leave the queue's masked vector pending. With
+ *            blk_flood=N, N reads with the queue kept full instead.
  *   rng      bytes from the host, twice, different; the INTx path (ISR,
  *            the PCI status interrupt bit).
  *   console  a line out through the transmit queue, and with vcon_echo
@@ -238,6 +239,63 @@ static void blk_ro_disk(struct virtio_dev *d, uint64_t offered)
           "virtio-blk read-only: a read works");
 }
 
+/* blk_flood=N: N reads of CHUNK bytes with the queue kept full (85
+ * three-descriptor chains in 256 entries), all into one buffer: what the
+ * host holds for a guest's block requests is what a full queue holds,
+ * however many it sends. Prints how many were in flight at most. */
+#define FLOOD_QUEUE 256
+static void blk_flood(struct virtio_dev *d, uint64_t total)
+{
+    struct blk_req *fr = dma_alloc(FLOOD_QUEUE * sizeof *fr, 64);
+    uint8_t *buf = dma_alloc(CHUNK, 4096);
+    uint16_t slot_of[FLOOD_QUEUE];
+    uint8_t busy[FLOOD_QUEUE] = { 0 };
+    uint64_t sent = 0, done = 0, report = 4096;
+    unsigned inflight = 0, most = 0;
+    bool ok = true;
+    while (ok && done < total) {
+        bool added = false;
+        for (unsigned slot = 0; slot < FLOOD_QUEUE && sent < total; slot++) {
+            if (busy[slot])
+                continue;
+            struct vq_buf b[3];
+            blk_bufs(b, &fr[slot], VIRTIO_BLK_T_IN, 0, buf, CHUNK);
+            int head = vq_add(&d->q[0], b, 3, false);
+            if (head < 0)
+                break;                       /* the ring is full */
+            slot_of[head] = (uint16_t)slot;
+            busy[slot] = 1;
+            sent++;
+            inflight++;
+            added = true;
+        }
+        if (inflight > most)
+            most = inflight;
+        if (added)
+            vq_kick(&d->q[0]);
+        uint16_t head;
+        uint32_t len;
+        if (!vq_wait(&d->q[0], &head, &len) || head >= FLOOD_QUEUE) {
+            ok = false;
+            break;
+        }
+        do {
+            unsigned slot = slot_of[head];
+            ok &= fr[slot].status == VIRTIO_BLK_S_OK;
+            busy[slot] = 0;
+            inflight--;
+            done++;
+        } while (vq_take(&d->q[0], &head, &len) && head < FLOOD_QUEUE);
+        if (done >= report) {
+            print("blk_flood: %llu of %llu done\n", (unsigned long long)done,
+                  (unsigned long long)total);
+            report += 4096;
+        }
+    }
+    print("blk_flood: %llu requests, at most %u in flight\n", (unsigned long long)done, most);
+    check(ok && done == total, "virtio-blk: a flood of reads, the queue kept full, all completed");
+}
+
 static void blk_checks(struct virtio_dev *d)
 {
     uint64_t offered;
@@ -249,11 +307,15 @@ static void blk_checks(struct virtio_dev *d)
                                     &offered);
     check(got & (1ull << VIRTIO_F_VERSION_1), "virtio-blk: features negotiated, FEATURES_OK kept");
     *(volatile uint16_t *)(d->common + VIRTIO_PCI_COMMON_MSIX) = 0;
-    int vec = virtio_queue_setup(d, 0, 64, QUEUE_VECTOR);
+    char flood[24];
+    bool flooding = cmdline_get(cmd, "blk_flood", flood, sizeof flood);
+    int vec = virtio_queue_setup(d, 0, flooding ? FLOOD_QUEUE : 64, QUEUE_VECTOR);
     check(msix && vec == QUEUE_VECTOR, "msi-x: table enabled, the queue takes vector 1");
     virtio_driver_ok(d);
     check(virtio_status(d) & VIRTIO_CONFIG_S_DRIVER_OK, "virtio-blk: DRIVER_OK");
-    if (offered & (1ull << VIRTIO_BLK_F_RO))
+    if (flooding)
+        blk_flood(d, parse_u64(flood));
+    else if (offered & (1ull << VIRTIO_BLK_F_RO))
         blk_ro_disk(d, offered);
     else
         blk_rw_disk(d, offered);
