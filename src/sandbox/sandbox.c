@@ -147,6 +147,11 @@ int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen)
     return 0;
 }
 
+int sandbox_landlock_allow(const char *path, unsigned access, char *err, size_t errlen)
+{
+    return the_landlock ? landlock_allow(the_landlock, path, access, err, errlen) : 0;
+}
+
 int sandbox_enter(enum sandbox_role role)
 {
     if (!initialised)

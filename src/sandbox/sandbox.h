@@ -53,6 +53,9 @@ struct sandbox_config {
  * SIGSYS report, and the configuration every later sandbox_enter
  * applies. 0, or -1 with the reason. */
 int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen);
+/* One more path for the Landlock ruleset (nothing without --landlock),
+ * for the threads that enter it from now on. 0, or -1 with the reason. */
+int sandbox_landlock_allow(const char *path, unsigned access, char *err, size_t errlen);
 /* The calling thread's privileges dropped (sandbox/privileges.h), its
  * Landlock domain entered (sandbox/landlock.h), then its filter (nothing
  * before sandbox_init). 0, or -1 with the reason (logged). */

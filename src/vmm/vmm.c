@@ -364,7 +364,11 @@ int vmm_run(struct vmm *m)
      * started). */
     held_fds_open_kvm(&m->held, m->base->kvm_path);
     char why[512];
-    if (m->base->jail && jail_enter(m->base->jail, why, sizeof why) < 0) {
+    /* (In a jail, /proc is the jail's: Landlock is told, for the main
+     * thread and those it starts, which read kvmbox's own pagemap.) */
+    if (m->base->jail && (jail_enter(m->base->jail, why, sizeof why) < 0 ||
+                          sandbox_landlock_allow("/proc/self", LANDLOCK_READ, why,
+                                                 sizeof why) < 0)) {
         log_error("%s", why);
         vmm_request_exit(m, 1);
     } else if (sandbox_enter(SANDBOX_MAIN) < 0) {

@@ -8,6 +8,7 @@
 
 NAMES=("jail: the VMM runs in its own PID, mount and IPC namespaces with DIR its root (PID 1 there); the guest's disk checks pass; its status comes out"
        "jail: a snapshot to file:///snap lands in DIR/snap; one to a host directory cannot reach it (500)"
+       "jail: with --landlock too (a rule for a directory in the jail): a snapshot there works (sparse), one elsewhere in the jail is refused"
        "jail: SIGTERM to kvmbox stops the jailed VMM (status 143), leaving no process and no socket (outside the jail)"
        "jail: kvmbox (with --user too) killed outright (SIGKILL) takes the jailed VMM with it"
        "jail: a DIR that is not a directory is refused at once (status 1)")
@@ -59,6 +60,32 @@ else
     not_ok "${NAMES[1]}" "$TMP/err"
 fi
 
+# Landlock and the jail together: the rule names a host path in the
+# jail; the snapshot reads kvmbox's own pagemap in the jail's /proc.
+mkdir -p "$TMP/jail2/snaps" "$TMP/jail2/other"
+S=$TMP/api3.sock
+timeout -k 5 "$LIMIT" "$KVMBOX" run --jail "$TMP/jail2" --landlock \
+    --landlock-rules "path=$TMP/jail2/snaps,access=rw" --api-socket "$S" --kernel "$G/boot-pvh.elf" \
+    --memory 64M --debug-exit --cmdline "count_to=300000" > "$TMP/out3" 2> "$TMP/err3" < /dev/null &
+wrapper=$!
+wait_for "$TMP/out3" "^count_to: 30000"
+api PUT vm.pause; c1=$code
+api PUT vm.snapshot '{"destination_url":"file:///snaps/s"}'; c2=$code
+api PUT vm.snapshot '{"destination_url":"file:///other/s"}'; c3=$code
+api PUT vm.resume; c4=$code
+wait "$wrapper"
+rc=$?
+# Sparse: untouched memory not written.
+kib=$(du -k "$TMP/jail2/snaps/s/memory" 2>/dev/null | cut -f1)
+if [ "$c1$c2$c4" = 204204204 ] && [ "$c3" = 500 ] && [ -f "$TMP/jail2/snaps/s/state" ] &&
+   [ "${kib:-65536}" -lt 16384 ] &&
+   [ ! -e "$TMP/jail2/other/s" ] && [ "$rc" = 1 ] && grep -q "$DONE" "$TMP/out3"; then
+    ok "${NAMES[2]}"
+else
+    echo "#   pause $c1, snapshots $c2 and $c3, resume $c4, status $rc, memory file ${kib:-?} KiB"
+    not_ok "${NAMES[2]}" "$TMP/err3"
+fi
+
 S=$TMP/api2.sock
 [ ! -e "$TMP/api.sock" ] || echo "# the first run left its socket"
 "$KVMBOX" run --jail "$TMP/jail" --api-socket "$S" --kernel "$G/boot-pvh.elf" --memory 64M \
@@ -72,11 +99,11 @@ wait "$pid"
 rc=$?
 sleep 0.2
 if [ "$code" = 200 ] && [ -n "$inside" ] && [ "$rc" = 143 ] && gone "$inside" && [ ! -e "$S" ]; then
-    ok "${NAMES[2]}"
+    ok "${NAMES[3]}"
 else
     echo "#   ping $code, status $rc, jailed ${inside:-none}"
     kill -KILL "$inside" 2>/dev/null
-    not_ok "${NAMES[2]}" "$TMP/err2"
+    not_ok "${NAMES[3]}" "$TMP/err2"
 fi
 
 # Killed outright, the parent takes the jailed VMM with it.
@@ -90,15 +117,15 @@ kill -KILL "$pid"
 wait "$pid" 2>/dev/null
 for _ in $(seq 250); do gone "$inside" && break; sleep 0.02; done
 if [ "$c1" = 200 ] && [ -n "$inside" ] && gone "$inside"; then
-    ok "${NAMES[3]}"
+    ok "${NAMES[4]}"
 else
     echo "#   ping $c1, jailed ${inside:-none} still there"
     kill -KILL "$inside" 2>/dev/null
-    not_ok "${NAMES[3]}" "$TMP/err2"
+    not_ok "${NAMES[4]}" "$TMP/err2"
 fi
 
-"$KVMBOX" run --jail "$TMP/disk.img" --kernel "$G/boot-pvh.elf" 2> "$TMP/err3"
+"$KVMBOX" run --jail "$TMP/disk.img" --kernel "$G/boot-pvh.elf" 2> "$TMP/err4"
 rc=$?
-[ "$rc" = 1 ] && grep -q "not a directory" "$TMP/err3" && ok "${NAMES[4]}" ||
-    { echo "#   status $rc"; not_ok "${NAMES[4]}" "$TMP/err3"; }
+[ "$rc" = 1 ] && grep -q "not a directory" "$TMP/err4" && ok "${NAMES[5]}" ||
+    { echo "#   status $rc"; not_ok "${NAMES[5]}" "$TMP/err4"; }
 exit 0
