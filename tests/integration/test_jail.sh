@@ -23,6 +23,17 @@ mkdir "$TMP/jail" "$TMP/host"
 head -c $((8 * MIB)) /dev/urandom > "$TMP/disk.img"
 HEAD=$(head -c 65536 "$TMP/disk.img" | cksum | cut -d' ' -f1)
 ns() { readlink "/proc/$1/ns/$2"; }
+# two_snapshots URL1 URL2: pause, a snapshot to each, resume, and wait for
+# kvmbox to finish: the answers in c1 (pause), c2, c3, c4 (resume); its
+# status in rc.
+two_snapshots() {
+    api PUT vm.pause; c1=$code
+    api PUT vm.snapshot "{\"destination_url\":\"$1\"}"; c2=$code
+    api PUT vm.snapshot "{\"destination_url\":\"$2\"}"; c3=$code
+    api PUT vm.resume; c4=$code
+    wait "$wrapper"
+    rc=$?
+}
 # gone PID: no such process, or a zombie its new parent has yet to reap.
 gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
@@ -39,12 +50,7 @@ api GET vmm.ping; ping=$body
 same=""
 for t in pid mnt ipc; do [ "$(ns "$inside" $t)" = "$(ns $$ $t)" ] && same="$same $t"; done
 root=$(stat -L -c %d:%i "/proc/$inside/root") jail=$(stat -c %d:%i "$TMP/jail")
-api PUT vm.pause; c1=$code
-api PUT vm.snapshot '{"destination_url":"file:///snap"}'; c2=$code
-api PUT vm.snapshot "{\"destination_url\":\"file://$TMP/host/snap\"}"; c3=$code
-api PUT vm.resume; c4=$code
-wait "$wrapper"
-rc=$?
+two_snapshots "file:///snap" "file://$TMP/host/snap"
 if [ -n "$inside" ] && [ -z "$same" ] && [ "$root" = "$jail" ] && [[ $ping == *'"pid":1,'* ]] &&
    [ "$rc" = 33 ] && grep -Eq "guest: all [0-9]+ checks passed" "$TMP/out"; then
     ok "${NAMES[0]}"
@@ -69,12 +75,7 @@ timeout -k 5 "$LIMIT" "$KVMBOX" run --jail "$TMP/jail2" --landlock \
     --memory 64M --debug-exit --cmdline "count_to=300000" > "$TMP/out3" 2> "$TMP/err3" < /dev/null &
 wrapper=$!
 wait_for "$TMP/out3" "^count_to: 30000"
-api PUT vm.pause; c1=$code
-api PUT vm.snapshot '{"destination_url":"file:///snaps/s"}'; c2=$code
-api PUT vm.snapshot '{"destination_url":"file:///other/s"}'; c3=$code
-api PUT vm.resume; c4=$code
-wait "$wrapper"
-rc=$?
+two_snapshots "file:///snaps/s" "file:///other/s"
 # Sparse: untouched memory not written.
 kib=$(du -k "$TMP/jail2/snaps/s/memory" 2>/dev/null | cut -f1)
 if [ "$c1$c2$c4" = 204204204 ] && [ "$c3" = 500 ] && [ -f "$TMP/jail2/snaps/s/state" ] &&
