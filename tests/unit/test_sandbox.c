@@ -110,15 +110,22 @@ static void status_of_self(int fd, int *seccomp, int *nnp)
     *nnp = p ? atoi(p + 11) : -1;
 }
 
-static void off_mode(void)
+/* In a child: the sandbox in `mode`, `role` entered; exits 0 when the
+ * thread's Seccomp is `want` (0 none, 2 filter) and NoNewPrivs 1. */
+static void enter_and_expect(enum sandbox_mode mode, enum sandbox_role role, int want)
 {
-    init_or_die(SANDBOX_SECCOMP_OFF);
+    init_or_die(mode);
     int fd = open("/proc/thread-self/status", O_RDONLY);
-    if (sandbox_enter(SANDBOX_VCPU) < 0)
+    if (sandbox_enter(role) < 0)
         _exit(3);
     int sc, nnp;
     status_of_self(fd, &sc, &nnp);
-    _exit(sc == 0 && nnp == 1 ? 0 : 6);
+    _exit(sc == want && nnp == 1 ? 0 : 6);
+}
+
+static void off_mode(void)
+{
+    enter_and_expect(SANDBOX_SECCOMP_OFF, SANDBOX_VCPU, 0);
 }
 
 static void off_filters_nothing_but_no_new_privs_stays(void **state)
@@ -134,13 +141,7 @@ static void off_filters_nothing_but_no_new_privs_stays(void **state)
 static enum sandbox_role the_role;
 static void enter_role(void)
 {
-    init_or_die(SANDBOX_SECCOMP_ON);
-    int fd = open("/proc/thread-self/status", O_RDONLY);
-    if (sandbox_enter(the_role) < 0)
-        _exit(3);
-    int sc, nnp;
-    status_of_self(fd, &sc, &nnp);
-    _exit(sc == 2 && nnp == 1 ? 0 : 6);
+    enter_and_expect(SANDBOX_SECCOMP_ON, the_role, 2);
 }
 
 static void every_role_installs(void **state)
