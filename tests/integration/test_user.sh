@@ -103,15 +103,17 @@ else
     not_ok "${NAMES[3]}" "$TMP/r.err"
 fi
 
-# Nothing but the API socket at start-up: the VM comes later.
+# Nothing but the API socket at start-up: the VM comes later, its kernel
+# and disk the user's (the checkout may be in a directory it cannot enter).
 head -c $((8 * MIB)) /dev/urandom > "$TMP/home/user.img"
-chown "$U:$U" "$TMP/home/user.img"
+cp "$G/boot-pvh.elf" "$TMP/home/kernel.elf"
+chown "$U:$U" "$TMP/home/user.img" "$TMP/home/kernel.elf"
 HEAD=$(head -c 65536 "$TMP/home/user.img" | cksum | cut -d' ' -f1)
 S=$TMP/empty.sock
 timeout -k 5 "$LIMIT" "$KVMBOX" run --user "$U" --api-socket "$S" > "$TMP/e.out" 2> "$TMP/e.err" < /dev/null &
 wrapper=$!
 for _ in $(seq 250); do [ -S "$S" ] && break; sleep 0.02; done
-api PUT vm.create "{\"payload\":{\"kernel\":\"$G/boot-pvh.elf\",\"cmdline\":\"kvmbox-test virtio blk_serial=d1 blk_bytes=$((8 * MIB)) blk_head=$HEAD\"},\"memory\":{\"size\":67108864},\"disks\":[{\"path\":\"$TMP/home/user.img\",\"serial\":\"d1\"}],\"kvmbox\":{\"debug_exit\":true}}"
+api PUT vm.create "{\"payload\":{\"kernel\":\"$TMP/home/kernel.elf\",\"cmdline\":\"kvmbox-test virtio blk_serial=d1 blk_bytes=$((8 * MIB)) blk_head=$HEAD\"},\"memory\":{\"size\":67108864},\"disks\":[{\"path\":\"$TMP/home/user.img\",\"serial\":\"d1\"}],\"kvmbox\":{\"debug_exit\":true}}"
 c1=$code
 api PUT vm.boot; c2=$code
 wait_for "$TMP/e.out" "checks passed|check failed"
