@@ -481,7 +481,7 @@ static bool peer_allowed(void *ctx, int fd, char *why, size_t whylen)
     struct ucred cred;
     socklen_t len = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        snprintf(why, whylen, "the client's credentials cannot be read: %s", strerror(errno));
+        snprintf(why, whylen, "the client's credentials cannot be read: %s", log_strerror(errno));
         log_warn("API: a client refused: %s", why);
         return false;
     }
@@ -507,7 +507,7 @@ struct api *api_start(struct vmm *vmm, char *err, size_t errlen)
     }
     a->http = http_server_new(a->sock.fd, &vmm->loop, handle, a);
     if (!a->http) {
-        snprintf(err, errlen, "--api-socket: cannot serve it: %s", strerror(errno));
+        snprintf(err, errlen, "--api-socket: cannot serve it: %s", log_strerror(errno));
         close(a->sock.fd);
         api_socket_close(&a->sock);
         free(a);
@@ -518,7 +518,7 @@ struct api *api_start(struct vmm *vmm, char *err, size_t errlen)
     const struct vm_config *b = vmm->base;
     if (b->switch_user && b->api_path && lchown(b->api_path, b->uid, b->gid) < 0) {
         snprintf(err, errlen, "--api-socket %s: cannot give it to user %u: %s", b->api_path,
-                 (unsigned)b->uid, strerror(errno));
+                 (unsigned)b->uid, log_strerror(errno));
         api_stop(a);
         return NULL;
     }

@@ -1,4 +1,5 @@
 #include "api/api_socket.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,7 @@ static int take_fd(struct api_socket *s, int fd, char *err, size_t errlen)
     }
     /* Listening already, or bound and waiting for us to listen. */
     if (listen(fd, API_BACKLOG) < 0) {
-        snprintf(err, errlen, "--api-socket fd=%d: %s", fd, strerror(errno));
+        snprintf(err, errlen, "--api-socket fd=%d: %s", fd, log_strerror(errno));
         return -1;
     }
     fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -52,13 +53,13 @@ int api_socket_open(struct api_socket *s, const char *path, int fd, char *err, s
     s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0) {
         snprintf(err, errlen, "--api-socket %s: cannot create %s: %s", path, s->lock_path,
-                 strerror(errno));
+                 log_strerror(errno));
         goto fail;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         snprintf(err, errlen, "--api-socket %s: %s", path,
                  errno == EWOULDBLOCK ? "another kvmbox is serving this socket"
-                                      : strerror(errno));
+                                      : log_strerror(errno));
         close(s->lock_fd);
         s->lock_fd = -1;
         goto fail;
@@ -75,7 +76,7 @@ int api_socket_open(struct api_socket *s, const char *path, int fd, char *err, s
     }
     s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s->fd < 0) {
-        snprintf(err, errlen, "--api-socket %s: socket: %s", path, strerror(errno));
+        snprintf(err, errlen, "--api-socket %s: socket: %s", path, log_strerror(errno));
         goto fail_locked;
     }
     /* Mode 0600 from the start: no moment when others may connect. */
@@ -83,7 +84,7 @@ int api_socket_open(struct api_socket *s, const char *path, int fd, char *err, s
     int r = bind(s->fd, (struct sockaddr *)&a, sizeof a);
     umask(old);
     if (r < 0 || listen(s->fd, API_BACKLOG) < 0) {
-        snprintf(err, errlen, "--api-socket %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "--api-socket %s: %s", path, log_strerror(errno));
         if (r == 0)
             unlink(path);
         close(s->fd);

@@ -35,7 +35,7 @@ static int connect_unix(const char *path, unsigned timeout_ms, char *err, size_t
     strcpy(a.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot connect to %s: %s", path, log_strerror(errno));
         return -1;
     }
     /* connect() on a Unix socket waits while the server's backlog is full;
@@ -44,7 +44,7 @@ static int connect_unix(const char *path, unsigned timeout_ms, char *err, size_t
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         const char *why = errno == EAGAIN ? "the server is not accepting connections"
-                                          : strerror(errno);
+                                          : log_strerror(errno);
         snprintf(err, errlen, "cannot connect to %s: %s", path, why);
         close(fd);
         return -1;
@@ -147,7 +147,7 @@ static int exchange(int fd, const char *path, const char *req, size_t req_len, i
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
-            snprintf(err, errlen, "%s: poll: %s", path, strerror(errno));
+            snprintf(err, errlen, "%s: poll: %s", path, log_strerror(errno));
             return -1;
         }
         if (ready == 0 && ticker && sent == req_len)
@@ -159,7 +159,7 @@ static int exchange(int fd, const char *path, const char *req, size_t req_len, i
             else if (n < 0 && errno == EPIPE)
                 sent = req_len;   /* the server stopped reading: take its answer, if any */
             else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                snprintf(err, errlen, "%s: send: %s", path, strerror(errno));
+                snprintf(err, errlen, "%s: send: %s", path, log_strerror(errno));
                 return -1;
             }
         }
@@ -169,7 +169,7 @@ static int exchange(int fd, const char *path, const char *req, size_t req_len, i
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n < 0 && errno != ECONNRESET) {
-            snprintf(err, errlen, "%s: recv: %s", path, strerror(errno));
+            snprintf(err, errlen, "%s: recv: %s", path, log_strerror(errno));
             return -1;
         }
         if (n > 0) {
@@ -368,7 +368,7 @@ static char *read_all(int fd, const char *what, size_t *len, char *err, size_t e
         if (n > 0)
             *len += (size_t)n;
         else if (errno != EINTR) {
-            snprintf(err, errlen, "%s: %s", what, strerror(errno));
+            snprintf(err, errlen, "%s: %s", what, log_strerror(errno));
             break;
         }
     }
@@ -383,7 +383,7 @@ static char *read_config(const char *arg, size_t *len, char *err, size_t errlen)
         return read_all(STDIN_FILENO, "stdin", len, err, errlen);
     int fd = open(arg, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", arg, strerror(errno));
+        snprintf(err, errlen, "%s: %s", arg, log_strerror(errno));
         return NULL;
     }
     char *b = read_all(fd, arg, len, err, errlen);

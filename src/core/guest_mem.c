@@ -105,18 +105,18 @@ static int open_memfd(struct guest_mem *gm, char *err, size_t errlen)
                                                (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
     if (gm->memfd < 0) {
         snprintf(err, errlen, "%s: %s", huge ? "hugepages=on: this host offers no 2 MiB "
-                 "hugetlbfs pages (memfd_create)" : "memfd_create", strerror(errno));
+                 "hugetlbfs pages (memfd_create)" : "memfd_create", log_strerror(errno));
         return -1;
     }
     if (ftruncate(gm->memfd, (off_t)gm->ram_size) < 0) {
         snprintf(err, errlen, "cannot size guest RAM to %llu bytes: %s",
-                 (unsigned long long)gm->ram_size, strerror(errno));
+                 (unsigned long long)gm->ram_size, log_strerror(errno));
         return -1;
     }
     /* Its size is fixed for good: a process it is handed to (a local
      * migration) maps all of it and must never find a page cut away. */
     if (fcntl(gm->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-        log_debug("memfd seals: %s", strerror(errno));
+        log_debug("memfd seals: %s", log_strerror(errno));
     return 0;
 }
 
@@ -139,7 +139,7 @@ int guest_mem_init_backed(struct guest_mem *gm, uint64_t ram_size,
     uint8_t *want = reserve_aligned(ram_size);
     if (!want) {
         snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
-                 (unsigned long long)ram_size, strerror(errno));
+                 (unsigned long long)ram_size, log_strerror(errno));
         goto fail;
     }
     /* MAP_NORESERVE: an idle guest costs only what it touches. Not for
@@ -158,7 +158,7 @@ int guest_mem_init_backed(struct guest_mem *gm, uint64_t ram_size,
                      (unsigned long long)(ram_size / GUEST_MEM_HUGE_PAGE), free_huge_pages());
         else
             snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
-                     (unsigned long long)ram_size, strerror(e));
+                     (unsigned long long)ram_size, log_strerror(e));
         goto fail;
     }
     gm->host = p;
@@ -196,7 +196,7 @@ int guest_mem_adopt_memfd(struct guest_mem *gm, int fd, char *err, size_t errlen
     }
     int flags = MAP_FIXED | MAP_SHARED | (gm->backing == GUEST_MEM_HUGETLB ? 0 : MAP_NORESERVE);
     if (mmap(gm->host, gm->ram_size, PROT_READ | PROT_WRITE, flags, fd, 0) == MAP_FAILED) {
-        snprintf(err, errlen, "cannot map the memory handed over: %s", strerror(errno));
+        snprintf(err, errlen, "cannot map the memory handed over: %s", log_strerror(errno));
         close(fd);
         return -1;
     }

@@ -334,7 +334,7 @@ static void start_thread(struct rtc *r)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)
         log_warn("rtc: cannot start the interrupt thread: %s; alarm and update "
-                 "interrupts come only when the guest reads the RTC", strerror(e));
+                 "interrupts come only when the guest reads the RTC", log_strerror(e));
     r->thread_running = e == 0;
     r->thread_failed = e != 0;
 }

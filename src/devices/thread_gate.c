@@ -34,7 +34,7 @@ static void wake(struct thread_gate *g)
 {
     uint64_t one = 1;
     if (write(g->fd, &one, sizeof one) < 0)
-        log_debug("thread gate: eventfd write: %s", strerror(errno));
+        log_debug("thread gate: eventfd write: %s", log_strerror(errno));
 }
 
 void thread_gate_stop(struct thread_gate *g)
@@ -78,7 +78,7 @@ bool thread_gate_serve(struct thread_gate *g)
 {
     uint64_t count;
     if (read(g->fd, &count, sizeof count) < 0 && errno != EAGAIN)
-        log_debug("thread gate: eventfd read: %s", strerror(errno));
+        log_debug("thread gate: eventfd read: %s", log_strerror(errno));
     pthread_mutex_lock(&g->lock);
     /* A wake-up left over from a pause that was resumed before the thread
      * saw it parks nothing. */

@@ -2,6 +2,7 @@
 #include "migration/migration_stream.h"
 
 #include "core/mem_scan.h"
+#include "util/log.h"
 
 /* XXH3's state on the stack: kvmbox links libxxhash statically, so the
  * layout this header declares is the library's. */
@@ -331,7 +332,7 @@ static ssize_t xport_send(struct migration_stream *s, const struct iovec *iov, i
             return MIGRATION_TLS_AGAIN;
         }
         snprintf(why, whylen, "%s", errno == EPIPE || errno == ECONNRESET
-                                        ? "connection closed by the peer" : strerror(errno));
+                                        ? "connection closed by the peer" : log_strerror(errno));
         return -1;
     }
 }
@@ -360,7 +361,7 @@ static ssize_t xport_recv(struct migration_stream *s, uint8_t *buf, size_t n, in
     }
     if (r < 0) {
         snprintf(why, whylen, "%s", errno == ECONNRESET ? "connection closed by the peer"
-                                                        : strerror(errno));
+                                                        : log_strerror(errno));
         return -1;
     }
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -405,7 +406,7 @@ static int send_all(struct migration_stream *s, struct iovec *iov, int n, int fd
                 snprintf(err, errlen, "sending %s: the peer took nothing for %d ms (stalled)",
                          what, s->send_timeout_ms);
             else
-                snprintf(err, errlen, "sending %s: %s", what, strerror(errno));
+                snprintf(err, errlen, "sending %s: %s", what, log_strerror(errno));
             return -1;
         }
         if (w < 0) {
@@ -625,7 +626,7 @@ static int recv_all(struct migration_stream *s, uint8_t *buf, size_t n, int time
                 snprintf(err, errlen, "receiving %s: nothing from the peer for %d ms (stalled)",
                          what, timeout_ms);
             else
-                snprintf(err, errlen, "receiving %s: %s", what, strerror(errno));
+                snprintf(err, errlen, "receiving %s: %s", what, log_strerror(errno));
             return -1;
         }
         if (r < 0) {

@@ -2,6 +2,7 @@
 #include "migration/migration_tls.h"
 
 #include "util/deadline.h"
+#include "util/log.h"
 
 #include <ctype.h>
 #include <dlfcn.h>
@@ -158,7 +159,7 @@ static void describe(struct migration_tls *t, int r, char *out, size_t outlen)
         ((r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR) && peer_closed(t->io_errno))) {
         snprintf(out, outlen, "connection closed by the peer");
     } else if (r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR) {
-        snprintf(out, outlen, "%s", strerror(t->io_errno));
+        snprintf(out, outlen, "%s", log_strerror(t->io_errno));
     } else if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
         snprintf(out, outlen, "the peer ended the TLS session (alert: %s)",
                  t->api.gnutls_alert_get_name(t->api.gnutls_alert_get(t->session)));
@@ -243,7 +244,7 @@ static int wait_session(struct migration_tls *t, int64_t deadline, int timeout_m
         snprintf(err, errlen, "TLS handshake with the %s: nothing from it for %d ms (stalled)",
                  t->role == MIGRATION_TLS_SENDER ? "receiver" : "sender", timeout_ms);
     else
-        snprintf(err, errlen, "TLS handshake: %s", strerror(errno));
+        snprintf(err, errlen, "TLS handshake: %s", log_strerror(errno));
     return -1;
 }
 
@@ -259,7 +260,7 @@ static int file_path(const char *dir, const char *name, char *path, size_t size,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         char what[128];
-        snprintf(what, sizeof what, "%s", strerror(errno));
+        snprintf(what, sizeof what, "%s", log_strerror(errno));
         what[0] = (char)tolower((unsigned char)what[0]);
         snprintf(err, errlen, "tls_dir %s: %s: %s", dir, name, what);
         return -1;

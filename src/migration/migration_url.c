@@ -2,6 +2,7 @@
 #include "migration/migration_url.h"
 
 #include "util/deadline.h"
+#include "util/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +26,7 @@
 static void put_errno(char *err, size_t errlen, const char *url, int e)
 {
     char what[128];
-    snprintf(what, sizeof what, "%s", strerror(e));
+    snprintf(what, sizeof what, "%s", log_strerror(e));
     what[0] = (char)tolower((unsigned char)what[0]);
     snprintf(err, errlen, "%s: %s", url, what);
 }
@@ -125,7 +126,7 @@ static int resolve(const char *url, const struct migration_url *u, bool passive,
     }
     int r = getaddrinfo(u->host[0] ? u->host : NULL, u->port, &hints, res);
     if (r != 0) {
-        snprintf(err, errlen, "%s: %s", url, r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+        snprintf(err, errlen, "%s: %s", url, r == EAI_SYSTEM ? log_strerror(errno) : gai_strerror(r));
         return -1;
     }
     return 0;
@@ -222,7 +223,7 @@ int migration_accept(int listen_fd, int timeout_ms, int *fd, char *err, size_t e
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            snprintf(err, errlen, "accept: %s", strerror(errno));
+            snprintf(err, errlen, "accept: %s", log_strerror(errno));
             return -1;
         }
         if (r == 0) {
@@ -241,7 +242,7 @@ int migration_accept(int listen_fd, int timeout_ms, int *fd, char *err, size_t e
         if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
             continue;
         /* shutdown() of the listening socket by another thread. */
-        snprintf(err, errlen, "accept: %s", errno == EINVAL ? "stopped" : strerror(errno));
+        snprintf(err, errlen, "accept: %s", errno == EINVAL ? "stopped" : log_strerror(errno));
         return -1;
     }
 }

@@ -4,6 +4,7 @@
 #include "util/file.h"
 
 #include "util/crc32c.h"
+#include "util/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -176,7 +177,7 @@ static void write_error(const struct snapshot_writer *s, const char *name, int e
                  e == ENOSPC ? "no space left" : "disk quota exceeded", fs, s->dir, sep, name);
     } else {
         snprintf(err, errlen, "cannot write %s%s%s: %s: the snapshot was not written", s->dir,
-                 sep, name, strerror(e));
+                 sep, name, log_strerror(e));
     }
 }
 
@@ -227,7 +228,7 @@ static int dir_usable(const char *dir, char *err, size_t errlen)
     if (lstat(dir, &st) < 0) {
         if (errno == ENOENT)
             return 1;
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "%s: %s", dir, log_strerror(errno));
         return 0;
     }
     if (!S_ISDIR(st.st_mode)) {
@@ -236,7 +237,7 @@ static int dir_usable(const char *dir, char *err, size_t errlen)
     }
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "%s: %s", dir, log_strerror(errno));
         return 0;
     }
     bool empty = true;
@@ -282,12 +283,12 @@ int snapshot_begin(const char *dir, struct snapshot_writer **out, char *err, siz
         goto fail;
     if (!mkdtemp(s->tmp)) {
         snprintf(err, errlen, "cannot create a directory next to %s: %s", s->dir,
-                 strerror(errno));
+                 log_strerror(errno));
         goto fail;
     }
     s->tmp_fd = open(s->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->tmp_fd < 0) {
-        snprintf(err, errlen, "%s: %s", s->tmp, strerror(errno));
+        snprintf(err, errlen, "%s: %s", s->tmp, log_strerror(errno));
         rmdir(s->tmp);
         goto fail;
     }
@@ -468,7 +469,7 @@ int snapshot_commit(struct snapshot_writer *s, char *err, size_t errlen)
                      "was not written", s->dir);
         else
             snprintf(err, errlen, "cannot rename %s to %s: %s: the snapshot was not written",
-                     s->tmp, s->dir, strerror(errno));
+                     s->tmp, s->dir, log_strerror(errno));
         goto fail;
     }
     char *parent = parent_of(s->dir);
@@ -476,7 +477,7 @@ int snapshot_commit(struct snapshot_writer *s, char *err, size_t errlen)
         /* The rename may not survive a crash: no snapshot, as promised. */
         snprintf(err, errlen, "cannot make %s durable (fsync of %s: %s): the snapshot was not "
                  "written", s->dir, parent ? parent : "its directory",
-                 strerror(parent ? errno : ENOMEM));
+                 log_strerror(parent ? errno : ENOMEM));
         free(parent);
         remove_snapshot_files(s->tmp_fd, s->dir);
         close(s->tmp_fd);
@@ -504,7 +505,7 @@ static void *read_small_file(const char *dir, const char *name, size_t max, size
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, errno == ENOENT ? "%s: missing" : "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, errno == ENOENT ? "%s: missing" : "%s: %s", path, log_strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -527,7 +528,7 @@ static void *read_small_file(const char *dir, const char *name, size_t max, size
                 got += (size_t)n;
         }
         if (got < want) {
-            snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno)
+            snprintf(err, errlen, "%s: %s", path, n < 0 ? log_strerror(errno)
                      : "changed while being read");
             free(buf);
             buf = NULL;
@@ -558,7 +559,7 @@ int snapshot_open(const char *dir, struct snapshot *s, char *err, size_t errlen)
     struct stat st;
     if (stat(dir, &st) < 0) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "no such snapshot directory"
-                 : strerror(errno));
+                 : log_strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
@@ -584,7 +585,7 @@ int snapshot_open(const char *dir, struct snapshot *s, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/memory", dir);
     s->memory_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (s->memory_fd < 0 || fstat(s->memory_fd, &st) < 0) {
-        snprintf(err, errlen, errno == ENOENT ? "%s: missing" : "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, errno == ENOENT ? "%s: missing" : "%s: %s", path, log_strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != s->memory_size) {
@@ -614,7 +615,7 @@ static int copy_memory(struct snapshot *s, struct guest_mem *mem, char *err, siz
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
-                snprintf(err, errlen, "%s/memory: %s", s->dir, n < 0 ? strerror(errno)
+                snprintf(err, errlen, "%s/memory: %s", s->dir, n < 0 ? log_strerror(errno)
                          : "changed while being read (shorter than the state file says)");
                 return -1;
             }
@@ -686,7 +687,7 @@ static int map_memory(struct snapshot *s, struct guest_mem *mem, char *err, size
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
             madvise(mem->host, mem->ram_size, MADV_HUGEPAGE);
             mem->file_mapped = false;
-            snprintf(err, errlen, "cannot map %s/memory: %s", s->dir, strerror(e));
+            snprintf(err, errlen, "cannot map %s/memory: %s", s->dir, log_strerror(e));
             return -1;
         }
         mem->file_mapped = true;

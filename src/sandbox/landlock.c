@@ -1,4 +1,5 @@
 #include "sandbox/landlock.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,7 +85,7 @@ struct landlock_ruleset *landlock_ruleset_new(bool *missing, char *err, size_t e
     if (abi < 1) {
         *missing = errno == ENOSYS || errno == EOPNOTSUPP;
         snprintf(err, errlen, "Landlock: %s", *missing ? "this kernel does not offer it"
-                                                       : strerror(errno));
+                                                       : log_strerror(errno));
         return NULL;
     }
     /* Each ABI handles the rights of the ones before and its own. */
@@ -106,7 +107,7 @@ struct landlock_ruleset *landlock_ruleset_new(bool *missing, char *err, size_t e
     r->handled = handled;
     r->fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
     if (r->fd < 0) {
-        snprintf(err, errlen, "Landlock: cannot make a ruleset: %s", strerror(errno));
+        snprintf(err, errlen, "Landlock: cannot make a ruleset: %s", log_strerror(errno));
         free(r);
         return NULL;
     }
@@ -120,7 +121,7 @@ int landlock_allow(struct landlock_ruleset *r, const char *path, unsigned access
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
-        snprintf(err, errlen, "Landlock: %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "Landlock: %s: %s", path, log_strerror(errno));
         return -1;
     }
     struct stat st;
@@ -133,7 +134,7 @@ int landlock_allow(struct landlock_ruleset *r, const char *path, unsigned access
     int ret = 0;
     if (rule.allowed_access &&
         syscall(SYS_landlock_add_rule, r->fd, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) < 0) {
-        snprintf(err, errlen, "Landlock: %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "Landlock: %s: %s", path, log_strerror(errno));
         ret = -1;
     }
     close(fd);
@@ -143,7 +144,7 @@ int landlock_allow(struct landlock_ruleset *r, const char *path, unsigned access
 int landlock_enter(const struct landlock_ruleset *r, char *err, size_t errlen)
 {
     if (syscall(SYS_landlock_restrict_self, r->fd, 0) < 0) {
-        snprintf(err, errlen, "Landlock: %s", strerror(errno));
+        snprintf(err, errlen, "Landlock: %s", log_strerror(errno));
         return -1;
     }
     return 0;

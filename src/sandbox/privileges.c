@@ -1,4 +1,5 @@
 #include "sandbox/privileges.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -74,7 +75,7 @@ static int switch_user(const struct sandbox_privileges *p, char *err, size_t err
         syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0 ||
         syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0) {
         snprintf(err, errlen, "--user: cannot become user %u, group %u: %s%s", (unsigned)p->uid,
-                 (unsigned)p->gid, strerror(errno),
+                 (unsigned)p->gid, log_strerror(errno),
                  errno == EPERM ? " (kvmbox must start as root to switch users)" : "");
         return -1;
     }
@@ -100,11 +101,11 @@ int privileges_drop(const struct sandbox_privileges *p, char *err, size_t errlen
     for (int cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
         continue;
     if (errno != EINVAL && errno != EPERM) {
-        snprintf(err, errlen, "cannot empty the capability bounding set: %s", strerror(errno));
+        snprintf(err, errlen, "cannot empty the capability bounding set: %s", log_strerror(errno));
         return -1;
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-        snprintf(err, errlen, "cannot clear the ambient capabilities: %s", strerror(errno));
+        snprintf(err, errlen, "cannot clear the ambient capabilities: %s", log_strerror(errno));
         return -1;
     }
     if (p->switch_user && switch_user(p, err, errlen) < 0)
@@ -113,7 +114,7 @@ int privileges_drop(const struct sandbox_privileges *p, char *err, size_t errlen
     struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
     struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = { 0 };
     if (syscall(SYS_capset, &hdr, none) < 0) {
-        snprintf(err, errlen, "cannot drop the capabilities: %s", strerror(errno));
+        snprintf(err, errlen, "cannot drop the capabilities: %s", log_strerror(errno));
         return -1;
     }
     return 0;

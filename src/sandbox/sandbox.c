@@ -113,7 +113,7 @@ int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen)
     /* Always: nothing kvmbox starts can gain privileges (Landlock needs
      * it too). */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-        snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
+        snprintf(err, errlen, "no_new_privs: %s", log_strerror(errno));
         return -1;
     }
     the_mode = mode;
@@ -140,7 +140,7 @@ int sandbox_init(const struct sandbox_config *c, char *err, size_t errlen)
     struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSYS, &sa, NULL) < 0) {
-        snprintf(err, errlen, "SIGSYS handler: %s", strerror(errno));
+        snprintf(err, errlen, "SIGSYS handler: %s", log_strerror(errno));
         return -1;
     }
     initialised = true;
@@ -172,7 +172,7 @@ int sandbox_enter(enum sandbox_role role)
                                (struct sock_filter *)seccomp_program[log][role] };
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
         log_error("cannot enter the %s thread's seccomp filter: %s", sandbox_role_name(role),
-                  strerror(errno));
+                  log_strerror(errno));
         return -1;
     }
     return 0;

@@ -1,4 +1,5 @@
 #include "util/file.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@ static bool usable_type(mode_t mode)
 /* The message for err, with errno kept for the caller (snprintf may set it). */
 static int fail_errno(int e, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s", strerror(e));
+    snprintf(err, errlen, "%s", log_strerror(e));
     errno = e;
     return -1;
 }
@@ -78,7 +79,7 @@ int input_open_fd(struct input_file *f, const char *path, int fd, char *err, siz
     /* SEEK_END gives a block device's size too (st_size is 0 there). */
     off_t end = lseek(fd, 0, SEEK_END);
     if (end < 0) {
-        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read '%s': %s", path, log_strerror(errno));
         close(fd);
         return -1;
     }
@@ -142,7 +143,7 @@ int input_copy(const struct input_file *f, void *dst, char *err, size_t errlen)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            snprintf(err, errlen, "cannot read '%s': %s", f->path, strerror(errno));
+            snprintf(err, errlen, "cannot read '%s': %s", f->path, log_strerror(errno));
             return -1;
         }
         if (n == 0)

@@ -54,8 +54,10 @@ void log_debug(const char *fmt, ...)
     va_end(ap);
 }
 
-const char *log_cause(int e, char *buf, unsigned len)
+const char *log_strerror(int e)
 {
+    static __thread char buf[160];
+    const unsigned len = sizeof buf;
     struct rlimit rl;
     if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
         snprintf(buf, len, "%s (kvmbox may open %llu; raise the limit with ulimit -n)",

@@ -19,9 +19,12 @@ void log_clear_last_error(void);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* strerror(e) into buf, with what to do about it where that is clear:
- * running out of file descriptors names the limit. Returns buf. */
-const char *log_cause(int e, char *buf, unsigned len);
+/* strerror(e), with what to do about it where that is clear: running out
+ * of file descriptors names the limit, wherever in kvmbox that happens
+ * (which call meets the limit first depends on how many descriptors the
+ * caller handed down). The text lives in a per-thread buffer, valid until
+ * this thread's next call, like strerror's own. */
+const char *log_strerror(int e);
 
 /* A warning the guest can cause, through the limiter of the object it
  * concerns: at most RATELIMIT_BURST per window; the next one that goes out

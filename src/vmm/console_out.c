@@ -83,7 +83,7 @@ int console_out_start(struct console_out *o)
                                   o);
     pthread_attr_destroy(&a);
     if (r) {
-        log_error("cannot start the console output thread: %s", strerror(r));
+        log_error("cannot start the console output thread: %s", log_strerror(r));
         return -1;
     }
     o->started = true;

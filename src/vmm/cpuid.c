@@ -1,4 +1,5 @@
 #include "vmm/cpuid.h"
+#include "util/log.h"
 
 #include <cpuid.h>
 #include <errno.h>
@@ -332,7 +333,7 @@ struct kvm_cpuid2 *cpuid_build(int kvm_fd, const struct cpu_filter *f, char *err
         int e = errno;
         free(c);
         if (e != E2BIG) {
-            snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(e));
+            snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", log_strerror(e));
             return NULL;
         }
     }

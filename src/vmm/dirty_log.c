@@ -35,7 +35,7 @@ static int set_logging(struct vm *vm, bool on, char *err, size_t errlen)
         };
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
             snprintf(err, errlen, "cannot %s KVM's dirty log: %s", on ? "start" : "stop",
-                     strerror(errno));
+                     log_strerror(errno));
             return -1;
         }
     }
@@ -61,12 +61,12 @@ static int choose_mode(struct vm *vm, char *err, size_t errlen)
     struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, .args = { want } };
     if (want && ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
         log_debug("KVM_ENABLE_CAP(MANUAL_DIRTY_LOG_PROTECT2, %#llx): %s; KVM clears its log "
-                  "itself", (unsigned long long)want, strerror(errno));
+                  "itself", (unsigned long long)want, log_strerror(errno));
         cap.args[0] = want = 0;
     }
     /* Off must hold: left on, the log would never be cleared. */
     if (!want && ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-        snprintf(err, errlen, "cannot set how KVM's dirty log is cleared: %s", strerror(errno));
+        snprintf(err, errlen, "cannot set how KVM's dirty log is cleared: %s", log_strerror(errno));
         return -1;
     }
     d->manual = want;
@@ -93,7 +93,7 @@ static int clear_slot(struct vm *vm, unsigned slot, uint64_t *b, uint64_t pages,
             .dirty_bitmap = w,
         };
         if (ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0) {
-            snprintf(err, errlen, "KVM_CLEAR_DIRTY_LOG: %s", strerror(errno));
+            snprintf(err, errlen, "KVM_CLEAR_DIRTY_LOG: %s", log_strerror(errno));
             return -1;
         }
     }
@@ -119,7 +119,7 @@ static int take_kvm(struct vm *vm, uint64_t *bits, char *err, size_t errlen)
         }
         struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = slot };
         if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-            snprintf(err, errlen, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+            snprintf(err, errlen, "KVM_GET_DIRTY_LOG: %s", log_strerror(errno));
             free(slot);
             return -1;
         }

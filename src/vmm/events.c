@@ -21,7 +21,7 @@ int event_monitor_open(struct event_monitor *m, const char *path, int fd, char *
         m->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0600);
         if (m->fd < 0) {
             snprintf(err, errlen, "--event-monitor %s: %s", path,
-                     errno == ENXIO ? "a FIFO with no reader" : strerror(errno));
+                     errno == ENXIO ? "a FIFO with no reader" : log_strerror(errno));
             return -1;
         }
         fcntl(m->fd, F_SETFL, fcntl(m->fd, F_GETFL) & ~O_NONBLOCK);
@@ -70,6 +70,6 @@ void event_emit_props(struct event_monitor *m, const char *source, const char *e
         return;      /* (properties are kvmbox's own few numbers: never this long) */
     pthread_mutex_lock(&m->lock);
     if (write(m->fd, line, (size_t)n) != n)
-        log_debug("event monitor: write failed: %s", strerror(errno));
+        log_debug("event monitor: write failed: %s", log_strerror(errno));
     pthread_mutex_unlock(&m->lock);
 }

@@ -48,7 +48,7 @@ static int commit(struct irq_router *r)
     int ret = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t);
     if (ret < 0)   /* the guest's MSI-X writes get here: limited */
         log_guest_warn(&r->warn_limit, "KVM_SET_GSI_ROUTING (%u routes): %s", r->nroutes,
-                       strerror(errno));
+                       log_strerror(errno));
     free(t);
     return ret < 0 ? -1 : 0;
 }
@@ -82,7 +82,7 @@ void irq_set_line(struct irq_router *r, unsigned gsi, bool level)
         return;
     struct kvm_irq_level irq = { .irq = gsi, .level = level };
     if (ioctl(r->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-        log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+        log_debug("KVM_IRQ_LINE %u: %s", gsi, log_strerror(errno));
 }
 
 static int find_route(const struct irq_router *r, uint32_t gsi)
@@ -155,9 +155,8 @@ int irq_irqfd(struct irq_router *r, int fd, unsigned gsi, bool assign)
         return 0;
     struct kvm_irqfd req = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
     if (ioctl(r->vm_fd, KVM_IRQFD, &req) < 0) {
-        char cause[160];
         log_error("KVM_IRQFD %s GSI %u: %s", assign ? "binding" : "unbinding", gsi,
-                  log_cause(errno, cause, sizeof cause));
+                  log_strerror(errno));
         return -1;
     }
     return 0;

@@ -67,7 +67,7 @@ int spawner_start(struct thread_spawner *s)
     int e = sandbox_thread_create(&s->thread, NULL, "spawner", SANDBOX_SPAWNER, spawner_main, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e) {
-        log_error("cannot start the device-thread spawner: %s", strerror(e));
+        log_error("cannot start the device-thread spawner: %s", log_strerror(e));
         return -1;
     }
     s->running = true;

@@ -25,12 +25,12 @@ int vcpu_create(struct vm *vm, unsigned id, struct vcpu *v)
     v->id = id;
     v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
     if (v->fd < 0) {
-        log_error("cannot create vCPU %u: %s", id, strerror(errno));
+        log_error("cannot create vCPU %u: %s", id, log_strerror(errno));
         return -1;
     }
     void *run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
     if (run == MAP_FAILED) {
-        log_error("cannot map vCPU %u's run area: %s", id, strerror(errno));
+        log_error("cannot map vCPU %u's run area: %s", id, log_strerror(errno));
         close(v->fd);
         v->fd = -1;
         return -1;
@@ -59,7 +59,7 @@ static void *vcpu_thread(void *arg)
                 v->run->immediate_exit = 0;
                 continue;
             }
-            log_error("vcpu %u: KVM_RUN failed: %s", v->id, strerror(errno));
+            log_error("vcpu %u: KVM_RUN failed: %s", v->id, log_strerror(errno));
             vcpu_report_exit(v, "KVM_RUN failure");
             vm_request_stop(vm, VM_STOP_ERROR, 1);
             break;
@@ -81,7 +81,7 @@ int vcpu_start(struct vcpu *v)
     snprintf(name, sizeof name, "vcpu%u", v->id);
     int r = sandbox_thread_create(&v->thread, NULL, name, SANDBOX_VCPU, vcpu_thread, v);
     if (r) {
-        log_error("cannot start vCPU %u's thread: %s", v->id, strerror(r));
+        log_error("cannot start vCPU %u's thread: %s", v->id, log_strerror(r));
         return -1;
     }
     v->thread_started = true;

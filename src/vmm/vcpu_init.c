@@ -97,16 +97,16 @@ int vcpu_setup(struct vcpu *v)
     int r = ioctl(v->fd, KVM_SET_CPUID2, c);
     free(c);
     if (r < 0) {
-        log_error("KVM_SET_CPUID2: %s", strerror(errno));
+        log_error("KVM_SET_CPUID2: %s", log_strerror(errno));
         return -1;
     }
     set_msrs(v);
 
     struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
     if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
-        log_debug("vcpu %u: KVM_SET_FPU: %s", v->id, strerror(errno));
+        log_debug("vcpu %u: KVM_SET_FPU: %s", v->id, log_strerror(errno));
     if (setup_lapic(v) < 0)
-        log_debug("vcpu %u: LAPIC LINT setup: %s", v->id, strerror(errno));
+        log_debug("vcpu %u: LAPIC LINT setup: %s", v->id, log_strerror(errno));
     return 0;
 }
 
@@ -117,7 +117,7 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry)
     if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0 ||
         cpu_mode_setup(&vm->mem, entry->mode, &sregs) < 0 ||
         ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
-        log_error("cannot set the boot CPU mode: %s", strerror(errno));
+        log_error("cannot set the boot CPU mode: %s", log_strerror(errno));
         return -1;
     }
     struct kvm_regs regs = {
@@ -130,7 +130,7 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *entry)
         .rflags = 0x2,  /* reserved bit; interrupts off */
     };
     if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
-        log_error("KVM_SET_REGS: %s", strerror(errno));
+        log_error("KVM_SET_REGS: %s", log_strerror(errno));
         return -1;
     }
     return 0;

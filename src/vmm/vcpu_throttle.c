@@ -18,7 +18,7 @@ static bool make_timer(struct vcpu_throttle *t)
     };
     ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
     if (timer_create(CLOCK_MONOTONIC, &ev, &t->timer) < 0) {
-        log_warn("auto-converge: no timer for a vCPU (%s): it is not slowed", strerror(errno));
+        log_warn("auto-converge: no timer for a vCPU (%s): it is not slowed", log_strerror(errno));
         return false;
     }
     t->has_timer = true;

@@ -87,7 +87,7 @@ static int host_ioeventfd(void *ctx, int fd, uint64_t addr, unsigned len, bool p
         .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
     };
     if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0) {
-        log_debug("KVM_IOEVENTFD 0x%llx: %s", (unsigned long long)addr, strerror(errno));
+        log_debug("KVM_IOEVENTFD 0x%llx: %s", (unsigned long long)addr, log_strerror(errno));
         return -1;
     }
     return 0;
@@ -136,7 +136,7 @@ static int open_kvm(struct vm *vm, const char *path)
             log_error("cannot open %s: permission denied (run as root or join the "
                       "group that owns it, usually 'kvm')", path);
         else
-            log_error("cannot open %s: %s", path, strerror(e));
+            log_error("cannot open %s: %s", path, log_strerror(e));
         return -1;
     }
     int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -162,7 +162,7 @@ static int open_kvm(struct vm *vm, const char *path)
     }
     int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (run_size <= 0) {
-        log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+        log_error("KVM_GET_VCPU_MMAP_SIZE: %s", log_strerror(errno));
         return -1;
     }
     vm->run_size = (size_t)run_size;
@@ -175,17 +175,16 @@ static int create_kvm_vm(struct vm *vm)
         vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     while (vm->vm_fd < 0 && errno == EINTR);
     if (vm->vm_fd < 0) {
-        char cause[160];
-        log_error("KVM_CREATE_VM: %s", log_cause(errno, cause, sizeof cause));
+        log_error("KVM_CREATE_VM: %s", log_strerror(errno));
         return -1;
     }
     /* Intel needs three pages for the real-mode TSS and one for the
      * identity map of unrestricted-guest-less CPUs; both in the hole. */
     if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0)
-        log_debug("KVM_SET_TSS_ADDR: %s", strerror(errno));
+        log_debug("KVM_SET_TSS_ADDR: %s", log_strerror(errno));
     uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
     if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
-        log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+        log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", log_strerror(errno));
     return 0;
 }
 
@@ -196,12 +195,12 @@ static int create_kvm_vm(struct vm *vm)
 static int create_irqchip(struct vm *vm)
 {
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+        log_error("KVM_CREATE_IRQCHIP: %s", log_strerror(errno));
         return -1;
     }
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-        log_error("KVM_CREATE_PIT2: %s", strerror(errno));
+        log_error("KVM_CREATE_PIT2: %s", log_strerror(errno));
         return -1;
     }
     return irq_router_init(&vm->irq, vm->vm_fd);
@@ -234,7 +233,7 @@ static int setup_memory(struct vm *vm, const struct vm_memory_fill *fill)
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
             log_error("cannot give the guest %llu MiB at 0x%llx: %s",
                       (unsigned long long)(r->size >> 20), (unsigned long long)r->gpa,
-                      strerror(errno));
+                      log_strerror(errno));
             return -1;
         }
     }
@@ -541,7 +540,7 @@ static int load_kernel(struct vm *vm, struct input_file *kernel, struct input_fi
     if (tsc_khz > 0)
         cpuid_add_timing(vm->cpuid, (uint32_t)tsc_khz);
     else
-        log_debug("KVM_GET_TSC_KHZ: %s; no timing leaf", strerror(errno));
+        log_debug("KVM_GET_TSC_KHZ: %s; no timing leaf", log_strerror(errno));
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vcpu_setup(&vm->vcpus[i]) < 0)
             return -1;

@@ -73,7 +73,7 @@ int vmm_init(struct vmm *m, const struct vm_config *base)
     m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->sig_fd < 0 || m->wake_fd < 0) {
-        log_error("cannot set up the main loop: %s", strerror(errno));
+        log_error("cannot set up the main loop: %s", log_strerror(errno));
         return -1;
     }
     char why[512];
@@ -378,7 +378,7 @@ int vmm_run(struct vmm *m)
      * once) is seen on the first round: its wake is pending. */
     while (!atomic_load(&m->exiting)) {
         if (event_loop_poll(&m->loop, -1) < 0) {
-            log_error("poll: %s", strerror(errno));
+            log_error("poll: %s", log_strerror(errno));
             vmm_request_exit(m, 1);
         }
     }

@@ -520,7 +520,7 @@ enum vmm_result vmm_migration_start(struct vmm *m, struct migration_stream *s,
     event_emit(&m->events, "vm", "migration-started");
     int e = sandbox_thread_create(&j->thread, NULL, "migration", SANDBOX_MIGRATION, job_thread, j);
     if (e) {
-        snprintf(err, errlen, "cannot start the migration's thread: %s", strerror(e));
+        snprintf(err, errlen, "cannot start the migration's thread: %s", log_strerror(e));
         event_emit(&m->events, "vm", "migration-failed");
         job_free(j);
         return res;

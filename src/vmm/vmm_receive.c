@@ -36,7 +36,7 @@ int vmm_check_cpuid(struct vmm *m, const void *entries, size_t n, char *err, siz
     if (kvm < 0)
         kvm = open(m->base->kvm_path, O_RDWR | O_CLOEXEC);
     if (kvm < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", m->base->kvm_path, strerror(errno));
+        snprintf(err, errlen, "cannot open %s: %s", m->base->kvm_path, log_strerror(errno));
         return -1;
     }
     char why[256];

@@ -85,9 +85,32 @@ exec 4>&-
 expect "${NAMES[3]}" 143 "" "terminating on signal 15"
 
 # Too few file descriptors for the devices (a hard limit kvmbox cannot
-# raise): an error that names the cause and what to do, status 1.
+# raise): an error that names the cause and what to do, status 1. Which
+# call meets the limit first depends on how many descriptors this shell
+# hands down (a CI runner may hold more open than a terminal), so every
+# limit from too few to enough is tried, and each must either boot or
+# fail that way.
 truncate -s 1M "$TMP/small.img"
-(ulimit -n 12; exec timeout -k 5 "$LIMIT" "$KVMBOX" run --kernel "$G/boot-pvh.elf" \
-    --disk path="$TMP/small.img" --rng < /dev/null > "$TMP/out" 2> "$TMP/err")
-rc=$?
-expect "${NAMES[4]}" 1 "" "Too many open files .*ulimit -n"
+failures=0 booted=0 bad=
+for n in $(seq 10 40); do
+    (ulimit -n "$n"; exec timeout -k 5 "$LIMIT" "$KVMBOX" run --kernel "$G/boot-pvh.elf" \
+        --disk path="$TMP/small.img" --rng < /dev/null > "$TMP/out" 2> "$TMP/err")
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        booted=$n; break
+    elif [ "$rc" -eq 1 ] && grep -Eq "Too many open files .*ulimit -n" "$TMP/err"; then
+        failures=$((failures + 1))
+    else
+        bad="ulimit -n $n: exit status $rc"; break
+    fi
+done
+echo "# $failures limits refused with the cause named; booted at ulimit -n ${booted:-never}"
+if [ -n "$bad" ]; then
+    echo "#   $bad, expected 1 and the limit named"
+    not_ok "${NAMES[4]}" "$TMP/out" "$TMP/err"
+elif [ "$failures" -eq 0 ] || [ -z "$booted" ]; then
+    echo "#   expected some limits refused and one enough to boot"
+    not_ok "${NAMES[4]}" "$TMP/out" "$TMP/err"
+else
+    ok "${NAMES[4]}"
+fi

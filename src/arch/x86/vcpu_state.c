@@ -25,7 +25,7 @@ static int cap(int kvm_fd, long which)
 
 static int fail_errno(char *err, size_t errlen, unsigned index, const char *what)
 {
-    kvm_state_err(err, errlen, "vcpu %u: %s: %s", index, what, strerror(errno));
+    kvm_state_err(err, errlen, "vcpu %u: %s: %s", index, what, log_strerror(errno));
     return -1;
 }
 
@@ -361,7 +361,7 @@ int vcpu_state_apply(int kvm_fd, int vcpu_fd, const struct vcpu_state *s, char *
      * watchdogs do not take the gap for a lockup; refused (EINVAL) while
      * the guest has not enabled kvmclock, which is fine. */
     if (cap(kvm_fd, KVM_CAP_KVMCLOCK_CTRL) && ioctl(vcpu_fd, KVM_KVMCLOCK_CTRL, 0) < 0)
-        log_debug("vcpu %u: KVM_KVMCLOCK_CTRL: %s", i, strerror(errno));
+        log_debug("vcpu %u: KVM_KVMCLOCK_CTRL: %s", i, log_strerror(errno));
     return 0;
 }
 

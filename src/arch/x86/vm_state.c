@@ -4,6 +4,7 @@
 
 #include "arch/x86/kvm_state_io.h"
 #include "core/state.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static const struct {
 
 static int fail_errno(char *err, size_t errlen, const char *what)
 {
-    kvm_state_err(err, errlen, "%s: %s", what, strerror(errno));
+    kvm_state_err(err, errlen, "%s: %s", what, log_strerror(errno));
     return -1;
 }
 
@@ -168,7 +169,7 @@ int vm_arch_state_apply(int vm_fd, const struct vm_arch_state *s, char *err, siz
         memcpy(&c.chip, p, size);
         if (ioctl(vm_fd, KVM_SET_IRQCHIP, &c) < 0) {
             kvm_state_err(err, errlen, "KVM_SET_IRQCHIP (%s): %s", chips[i].name,
-                          strerror(errno));
+                          log_strerror(errno));
             return -1;
         }
     }

@@ -91,7 +91,7 @@ static void tap_set_offloads(struct net_backend *be, uint64_t f)
             off |= TUN_F_TSO_ECN;
     }
     if (ioctl(t->fd, TUNSETOFFLOAD, off) < 0)
-        log_warn("--net tap=%s: TUNSETOFFLOAD 0x%x: %s", t->ifname, off, strerror(errno));
+        log_warn("--net tap=%s: TUNSETOFFLOAD 0x%x: %s", t->ifname, off, log_strerror(errno));
 }
 
 static void tap_close(struct net_backend *be)
@@ -119,7 +119,7 @@ int net_tap_attach(const char *ifname)
     }
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        log_error("--net tap=%s: cannot open /dev/net/tun: %s", ifname, strerror(errno));
+        log_error("--net tap=%s: cannot open /dev/net/tun: %s", ifname, log_strerror(errno));
         return -1;
     }
     struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
@@ -131,7 +131,7 @@ int net_tap_attach(const char *ifname)
                   : e == EBUSY ? "in use by another process"
                   : e == EPERM ? "permission denied (run as root, or give the TAP to kvmbox's "
                                  "user: ip tuntap add dev NAME mode tap user USER)"
-                               : strerror(e));
+                               : log_strerror(e));
         close(fd);
         return -1;
     }
@@ -153,7 +153,7 @@ struct net_backend *net_tap_open(const char *ifname, int fd)
     t->fd = fd;
     int hdr_len = (int)NET_HDR_LEN;
     if (ioctl(t->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
-        log_error("--net tap=%s: TUNSETVNETHDRSZ: %s", ifname, strerror(errno));
+        log_error("--net tap=%s: TUNSETVNETHDRSZ: %s", ifname, log_strerror(errno));
         goto fail;
     }
     /* Offer the guest the offloads this TAP can take; none are on until

@@ -46,11 +46,10 @@ int msix_connect(struct pci_msix *m)
 {
     m->host = pci_dev_host(m->dev);
     for (unsigned v = 0; v < m->nvec; v++) {
-        char cause[160];
         m->efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (m->efd[v] < 0) {
             log_error("pci %02x: MSI-X vector %u: eventfd: %s", m->dev->slot, v,
-                      log_cause(errno, cause, sizeof cause));
+                      log_strerror(errno));
             return -1;
         }
         m->gsi[v] = m->host->msi_route ? m->host->msi_route(m->host->ctx, -1, 0, 0) : -1;

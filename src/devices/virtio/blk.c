@@ -111,22 +111,21 @@ static void uring_init(struct blk *b)
                                   IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
     if (ret == -EINVAL)
         ret = io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0);
-    char cause[160];
     if (ret < 0) {
         /* Kernels without io_uring, or with it disabled (io_uring_disabled,
          * seccomp), are a configuration; running out of descriptors or
          * memory is a problem the user should hear about. */
         if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)
             log_warn("--disk %s: no io_uring: %s; using synchronous I/O", b->cfg.path,
-                     log_cause(-ret, cause, sizeof cause));
+                     log_strerror(-ret));
         else
-            log_debug("--disk %s: no io_uring (%s); synchronous I/O", b->cfg.path, strerror(-ret));
+            log_debug("--disk %s: no io_uring (%s); synchronous I/O", b->cfg.path, log_strerror(-ret));
         return;
     }
     b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) < 0) {
         log_warn("--disk %s: cannot signal io_uring completions: %s; using synchronous I/O",
-                 b->cfg.path, log_cause(errno, cause, sizeof cause));
+                 b->cfg.path, log_strerror(errno));
         if (b->ring_efd >= 0)
             close(b->ring_efd);
         b->ring_efd = -1;
@@ -204,18 +203,18 @@ struct blk *blk_open(const struct disk_config *cfg, int fd)
         !(errno == EWOULDBLOCK && cfg->lock_may_be_held)) {
         log_error("--disk %s: %s", cfg->path,
                   errno == EWOULDBLOCK ? "locked by another process (another kvmbox using it?)"
-                                       : strerror(errno));
+                                       : log_strerror(errno));
         goto fail;
     }
     struct stat st;
     uint64_t bytes = 0;
     if (fstat(b->fd, &st) < 0) {
-        log_error("--disk %s: %s", cfg->path, strerror(errno));
+        log_error("--disk %s: %s", cfg->path, log_strerror(errno));
         goto fail;
     }
     if (S_ISBLK(st.st_mode)) {
         if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0) {
-            log_error("--disk %s: cannot get its size: %s", cfg->path, strerror(errno));
+            log_error("--disk %s: cannot get its size: %s", cfg->path, log_strerror(errno));
             goto fail;
         }
         int ssz;
@@ -532,7 +531,7 @@ static void wait_in_flight(struct blk *b, bool push)
         if (ret == -EINTR)
             continue;
         if (ret < 0) {
-            log_warn("virtio-blk: %s: waiting for I/O in flight: %s", b->cfg.path, strerror(-ret));
+            log_warn("virtio-blk: %s: waiting for I/O in flight: %s", b->cfg.path, log_strerror(-ret));
             break;
         }
         complete(b, push);

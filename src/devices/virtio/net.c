@@ -132,7 +132,7 @@ static void nic_loop(struct nic *n)
         if (poll(p, 3 + nb, timeout) < 0) {
             if (errno == EINTR)
                 continue;
-            log_error("virtio-net: poll: %s", strerror(errno));
+            log_error("virtio-net: poll: %s", log_strerror(errno));
             break;
         }
         if (p[0].revents) {

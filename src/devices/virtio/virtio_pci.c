@@ -468,13 +468,12 @@ struct virtio_pci *virtio_pci_create(struct pci_host *bus, const struct virtio_d
     add_virtio_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, 4);
     /* One vector per queue plus the configuration vector. */
     const char *why = "no room for its MSI-X capability";
-    char cause[160];
     if (msix_init(&vp->msix, d, ops->nqueues + 1, MSIX_BAR) < 0)
         goto fail;
     for (unsigned q = 0; q < ops->nqueues; q++) {
         vp->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (vp->kick_fd[q] < 0) {
-            why = log_cause(errno, cause, sizeof cause);
+            why = log_strerror(errno);
             goto fail;
         }
     }

@@ -39,7 +39,7 @@ static void *worker_loop(struct virtio_worker *w)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            log_error("%s: epoll_wait: %s", w->name, strerror(errno));
+            log_error("%s: epoll_wait: %s", w->name, log_strerror(errno));
             return NULL;
         }
         for (int i = 0; i < n; i++) {
@@ -54,7 +54,7 @@ static void *worker_loop(struct virtio_worker *w)
             if (w->drain[tag]) {
                 uint64_t count;
                 if (read(w->fds[tag], &count, sizeof count) < 0 && errno != EAGAIN)
-                    log_debug("%s: eventfd read: %s", w->name, strerror(errno));
+                    log_debug("%s: eventfd read: %s", w->name, log_strerror(errno));
             }
             w->fn(w->dev, tag);
         }
@@ -90,7 +90,7 @@ int worker_start(struct virtio_worker *w, const struct dev_host *host, enum sand
     w->running = true;
     return 0;
 fail:
-    log_error("%s: cannot start its thread: %s", w->name, strerror(errno));
+    log_error("%s: cannot start its thread: %s", w->name, log_strerror(errno));
     worker_stop(w);
     return -1;
 }
