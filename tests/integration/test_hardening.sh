@@ -92,7 +92,7 @@ expect "${NAMES[3]}" 143 "" "terminating on signal 15"
 # fail that way.
 truncate -s 1M "$TMP/small.img"
 failures=0 booted=0 bad=
-for n in $(seq 10 40); do
+for n in $(seq 10 200); do
     (ulimit -n "$n"; exec timeout -k 5 "$LIMIT" "$KVMBOX" run --kernel "$G/boot-pvh.elf" \
         --disk path="$TMP/small.img" --rng < /dev/null > "$TMP/out" 2> "$TMP/err")
     rc=$?
