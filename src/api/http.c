@@ -516,9 +516,15 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
+    /* Answers given as the VMM stopped (a migration the exit cancelled
+     * answers its send-migration then) go out if the socket takes them
+     * now: the loop that would have written them has ended. */
     for (unsigned i = 0; i < HTTP_MAX_CONNECTIONS; i++)
-        if (s->conn[i])
+        if (s->conn[i]) {
+            if (s->conn[i]->out_len)
+                conn_flush(s->conn[i]);
             conn_close(s->conn[i]);
+        }
     event_loop_remove(s->loop, s->listen_fd);
     close(s->listen_fd);
     free(s);

@@ -452,7 +452,8 @@ static void *job_thread(void *arg)
     else {
         j->progress.status = j->cancelled ? MIGRATE_CANCELLED : MIGRATE_FAILED;
         snprintf(j->progress.error, sizeof j->progress.error, "%s",
-                 j->cancelled ? "the migration was cancelled: the VM runs on here" : err);
+                 j->exiting ? "the migration was cancelled: kvmbox is exiting"
+                 : j->cancelled ? "the migration was cancelled: the VM runs on here" : err);
     }
     pthread_mutex_unlock(&j->lock);
     atomic_store(&j->done, true);

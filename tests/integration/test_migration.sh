@@ -31,7 +31,8 @@ NAMES=("migration: tcp: the pattern guest moved mid-run finishes on the destinat
        "migration: local=on for a VM whose memory is not shared: 500 naming shared=on; the VM runs on"
        "migration: while it runs (a destination that never answers): vm.migration-progress says running, vm.pause is refused, vm.cancel-migration stops it: the send answers 500, progress says cancelled, the VM runs on and finishes"
        "migration: auto-converge: a guest dirtying faster than a 20mbit veth carries is slowed down (migration-throttled) and moved; every round verified once"
-       "migration: a destination without the memory for the VM refuses before any memory moves (500 naming it on both sides); the VM runs on and finishes")
+       "migration: a destination without the memory for the VM refuses before any memory moves (500 naming it on both sides); the VM runs on and finishes"
+       "migration: SIGTERM while a migration waits on its destination: the send still answers (500, kvmbox is exiting) and the source exits 143")
 api_tests_need_curl
 
 MIB=1048576
@@ -425,7 +426,6 @@ scode=$(tail -n1 "$TMP/s10.send") sbody=$(sed '$d' "$TMP/s10.send")
 api GET vm.migration-progress; after=$body
 api PUT vm.cancel-migration; again=$code
 finish s10
-kill $silent_pid 2>/dev/null
 check "${NAMES[19]}" eval '[[ $progress == *\"status\":\"running\"* ]] && [ "$pause_code" = 500 ] &&
     grep -q "migration is in progress" <<< "$pause_body" && [ "$cancel_code" = 204 ] &&
     [ "$scode" = 500 ] && grep -q cancelled <<< "$sbody" && [[ $after == *\"status\":\"cancelled\"* ]] &&
@@ -433,6 +433,27 @@ check "${NAMES[19]}" eval '[[ $progress == *\"status\":\"running\"* ]] && [ "$pa
     { echo "#   progress $progress; pause $pause_code $pause_body; cancel $cancel_code; send $scode $sbody";
       echo "#   after $after; cancel again $again; source status $rc"; false; }'
 echo "# while it ran: $progress"
+
+# The same destination, and the source told to stop meanwhile: the
+# migration's request gets its answer before kvmbox is gone.
+start s10b --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test count_to=300000"
+wait_for "$TMP/s10b.out" "count_to: 30000[[:space:]]*$"
+curl -s --max-time 60 --unix-socket "$TMP/s10b.sock" -X PUT -w '\n%{http_code}' \
+    -d "{\"destination_url\":\"unix:$TMP/silent.sock\"}" http://localhost/api/v1/vm.send-migration \
+    > "$TMP/s10b.send" 2>/dev/null &
+send_pid=$!
+for _ in $(seq 250); do
+    api GET vm.migration-progress
+    grep -q '"status":"running"' <<< "$body" && break
+    sleep 0.02
+done
+kill -TERM "$(kvmbox_pid s10b)"
+wait $send_pid
+finish s10b
+scode=$(tail -n1 "$TMP/s10b.send") sbody=$(sed '$d' "$TMP/s10b.send")
+check "${NAMES[22]}" eval '[ "$scode" = 500 ] && grep -q "kvmbox is exiting" <<< "$sbody" && [ "$rc" = 143 ] ||
+    { echo "#   send $scode $sbody; source status $rc"; false; }'
+kill $silent_pid 2>/dev/null
 
 # A destination that cannot map the guest's memory (its address space
 # limited below the VM's 1 GiB) says so before any memory moves. (Not
