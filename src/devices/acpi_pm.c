@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PM1_CNT_SCI_EN 0x0001
 #define PM1_CNT_SLP_EN 0x2000
@@ -98,6 +99,11 @@ static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool 
     struct acpi_pm *pm = opaque;
     bool poweroff = false, reset = false, warn_sleep = false;
     unsigned typ = 0;
+    /* A read wider than the register it starts at (the bus keeps it
+     * inside the block) reads zeros past that register, never what the
+     * buffer held before. */
+    if (!is_write)
+        memset(data, 0, len);
     pthread_mutex_lock(&pm->lock);
     if (off >= PM_TMR_OFFSET) {               /* PM_TMR: read-only */
         uint32_t v = (uint32_t)ticks(pm);

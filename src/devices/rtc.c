@@ -274,23 +274,31 @@ static void write_reg(struct rtc *r, unsigned reg, uint8_t v)
     }
 }
 
-static void rtc_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+/* One byte at port RTC_BASE+port. */
+static void rtc_byte(struct rtc *r, uint64_t port, uint8_t *data, bool is_write)
 {
-    struct rtc *r = opaque;
-    (void)len;
-    pthread_mutex_lock(&r->lock);
-    if (offset == 0) {
+    if (port == 0) {
         if (is_write)
-            r->index = data[0] & 0x7f;  /* bit 7 gates NMIs on real boards */
+            r->index = *data & 0x7f;    /* bit 7 gates NMIs on real boards */
         else
-            data[0] = 0xff;
+            *data = 0xff;
     } else {
         catch_up(r);
         if (is_write)
-            write_reg(r, r->index, data[0]);
+            write_reg(r, r->index, *data);
         else
-            data[0] = read_reg(r, r->index);
+            *data = read_reg(r, r->index);
     }
+}
+
+/* A 16-bit access covers both ports, as on a real board (outw to 0x70
+ * sets the index and writes the register): the bus keeps it in range. */
+static void rtc_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+    struct rtc *r = opaque;
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < len; i++)
+        rtc_byte(r, offset + i, &data[i], is_write);
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -232,6 +232,14 @@ static void rtc_time_and_memory(void **state)
     pio_out(&f, 0x70, 0x40);                        /* plain CMOS RAM */
     pio_out(&f, 0x71, 0x99);
     assert_int_equal(cmos(&f, 0x40), 0x99);
+    /* 16 bits at 0x70 cover both ports, as on a board: the write sets the
+     * index and the register, the read gives 0xff and the register. */
+    uint8_t w16[2] = { 0x41, 0x5a }, r16[2] = { 0, 0 };
+    bus_access(&f.pio, 0x70, w16, 2, true);
+    assert_int_equal(cmos(&f, 0x41), 0x5a);
+    bus_access(&f.pio, 0x70, r16, 2, false);
+    assert_int_equal(r16[0], 0xff);
+    assert_int_equal(r16[1], 0x5a);
 
     struct state_writer w;
     state_writer_init(&w);
