@@ -101,6 +101,21 @@ received() {
 }
 # send NAME URL [MORE-JSON]: NAME's vm.send-migration, in the foreground.
 send() { sock "$1"; api PUT vm.send-migration "{\"destination_url\":\"$2\"${3:+,$3}}"; }
+# send_running NAME URL: NAME's vm.send-migration in the background (its
+# answer, code on the last line, in $TMP/NAME.send; the curl in
+# $send_pid), once vm.migration-progress says it runs (that answer in $body).
+send_running() {
+    sock "$1"
+    curl -s --max-time 60 --unix-socket "$S" -X PUT -w '\n%{http_code}' \
+        -d "{\"destination_url\":\"$2\"}" http://localhost/api/v1/vm.send-migration \
+        > "$TMP/$1.send" 2>/dev/null &
+    send_pid=$!
+    for _ in $(seq 250); do
+        api GET vm.migration-progress
+        grep -q '"status":"running"' <<< "$body" && break
+        sleep 0.02
+    done
+}
 
 # rounds_once FILE...: the rounds printed across the files are 0..R-1,
 # each exactly once, and the last file says all R were verified.
@@ -409,15 +424,7 @@ scode=$code sbody=$body
 api GET vm.info
 check "${NAMES[18]}" eval '[ "$scode" = 500 ] && grep -q "shared=on" <<< "$sbody" && grep -q Running <<< "$body" ||
     { echo "#   send $scode $sbody"; false; }' 2>/dev/null
-curl -s --max-time 60 --unix-socket "$TMP/s10.sock" -X PUT -w '\n%{http_code}' \
-    -d "{\"destination_url\":\"unix:$TMP/silent.sock\"}" http://localhost/api/v1/vm.send-migration \
-    > "$TMP/s10.send" 2>/dev/null &
-send_pid=$!
-for _ in $(seq 250); do
-    api GET vm.migration-progress
-    grep -q '"status":"running"' <<< "$body" && break
-    sleep 0.02
-done
+send_running s10 "unix:$TMP/silent.sock"
 progress=$body
 api PUT vm.pause; pause_code=$code pause_body=$body
 api PUT vm.cancel-migration; cancel_code=$code
@@ -438,15 +445,7 @@ echo "# while it ran: $progress"
 # migration's request gets its answer before kvmbox is gone.
 start s10b --kernel "$G/boot-pvh.elf" --debug-exit --cmdline "kvmbox-test count_to=300000"
 wait_for "$TMP/s10b.out" "count_to: 30000[[:space:]]*$"
-curl -s --max-time 60 --unix-socket "$TMP/s10b.sock" -X PUT -w '\n%{http_code}' \
-    -d "{\"destination_url\":\"unix:$TMP/silent.sock\"}" http://localhost/api/v1/vm.send-migration \
-    > "$TMP/s10b.send" 2>/dev/null &
-send_pid=$!
-for _ in $(seq 250); do
-    api GET vm.migration-progress
-    grep -q '"status":"running"' <<< "$body" && break
-    sleep 0.02
-done
+send_running s10b "unix:$TMP/silent.sock"
 kill -TERM "$(kvmbox_pid s10b)"
 wait $send_pid
 finish s10b
