@@ -17,6 +17,10 @@
  *           handed over with getfd), polling query-migrate every 1 ms
  *           until it completes, then an fsync of the file by the bench, so
  *           that both figures include making the snapshot durable.
+ * Floor: in each round, after the two VMMs, the bench itself writes as
+ * many bytes of touched anonymous memory (a pattern, as the guest's) to a
+ * new file in 1 MiB writes and fsyncs it and its directory: what any
+ * snapshot of that memory costs on this host's filesystem.
  * Size: the blocks each snapshot holds on disk (st_blocks * 512), next to
  * the memory the guest touched.
  * Restore latency: from fork+exec of a new process to the first heartbeat
@@ -42,6 +46,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +195,33 @@ static void kvmbox_snapshot(struct source *s, int r)
     s->size[r] = disk_bytes(dir);
 }
 
+/* The floor: BYTES of touched memory to a new file, durable (fsync of the
+ * file and of its directory). Returns ms. */
+static double floor_write(const uint8_t *buf, size_t bytes, int r)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/floor-%d", bench_workdir, r);
+    double t0 = now_ms();
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fail("%s: %s", path, strerror(errno));
+    for (size_t off = 0; off < bytes;) {
+        size_t n = bytes - off < (1u << 20) ? bytes - off : (1u << 20);
+        ssize_t w = pwrite(fd, buf + off, n, (off_t)off);
+        if (w <= 0)
+            fail("%s: %s", path, w < 0 ? strerror(errno) : "short write");
+        off += (size_t)w;
+    }
+    int dfd = open(bench_workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fsync(fd) < 0 || dfd < 0 || fsync(dfd) < 0)
+        fail("%s: fsync: %s", path, strerror(errno));
+    close(dfd);
+    close(fd);
+    double ms = now_ms() - t0;
+    unlink(path);
+    return ms;
+}
+
 static void qemu_boot(struct source *s, const struct guest_case *g)
 {
     char mem[32], reply[1024], *argv[32];
@@ -264,6 +296,13 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
         qemu_boot(&q, g);
         source_pause(&q);
     }
+    size_t touched_bytes = (size_t)g->touch_mib << 20;
+    uint8_t *pattern = malloc(touched_bytes);
+    if (!pattern)
+        fail("no memory for the floor's %u MiB", g->touch_mib);
+    for (size_t i = 0; i < touched_bytes; i++)
+        pattern[i] = (uint8_t)(i * 131 + 7);
+    double floor_ms[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
         source_resume(&k);
         kvmbox_snapshot(&k, r);
@@ -271,7 +310,9 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
             source_resume(&q);
             qemu_snapshot(&q, r);
         }
+        floor_ms[r] = floor_write(pattern, touched_bytes, r);
     }
+    free(pattern);
     source_stop(&k);
     if (have_qemu)
         source_stop(&q);
@@ -334,6 +375,12 @@ static void run_case(const char *kvmbox, bool have_qemu, const struct guest_case
         }
         printf("\n");
     }
+    double fl = median(floor_ms, runs);
+    printf("  %-34s %9.2f ms   snapshot time over it: kvmbox %.2f", "floor: the touched bytes written",
+           fl, row[0].kv / fl);
+    if (have_qemu)
+        printf(", QEMU %.2f", row[0].qv / fl);
+    printf("\n");
 
     /* The next case starts with an empty working directory. */
     for (int r = 0; r < runs; r++) {
