@@ -57,15 +57,18 @@ void log_debug(const char *fmt, ...)
 const char *log_strerror(int e)
 {
     static __thread char buf[160];
-    const unsigned len = sizeof buf;
+    /* GNU strerror_r: thread-safe where strerror may share one buffer
+     * (an unknown number's text) among all threads. */
+    char text[96];
+    const char *what = strerror_r(e, text, sizeof text);
     struct rlimit rl;
     if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        snprintf(buf, len, "%s (kvmbox may open %llu; raise the limit with ulimit -n)",
-                 strerror(e), (unsigned long long)rl.rlim_cur);
+        snprintf(buf, sizeof buf, "%s (kvmbox may open %llu; raise the limit with ulimit -n)",
+                 what, (unsigned long long)rl.rlim_cur);
     else if (e == ENFILE)
-        snprintf(buf, len, "%s (the system-wide limit, fs.file-max)", strerror(e));
+        snprintf(buf, sizeof buf, "%s (the system-wide limit, fs.file-max)", what);
     else
-        snprintf(buf, len, "%s", strerror(e));
+        snprintf(buf, sizeof buf, "%s", what);
     return buf;
 }
 
