@@ -7,6 +7,7 @@
 #include "api/vm_config_json.h"
 #include "core/config_check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,13 +23,18 @@ static void check(const struct vm_config *c)
         abort();
     if (c->ndisks > CONFIG_MAX_DISKS || c->nnets > CONFIG_MAX_NETS)
         abort();
+    /* An id may start with '_' only as the one kvmbox would give that
+     * device anyway (a snapshot's config.json names them so): _diskI,
+     * then _netN counting on after the disks. */
     const char *ids[CONFIG_MAX_DISKS + CONFIG_MAX_NETS];
+    char own[CONFIG_MAX_DISKS + CONFIG_MAX_NETS][16];
     unsigned nids = 0;
     for (unsigned i = 0; i < c->ndisks; i++) {
         const struct disk_config *d = &c->disks[i];
         if (!d->path[0] || strnlen(d->path, sizeof d->path) == sizeof d->path ||
             strnlen(d->serial, sizeof d->serial) == sizeof d->serial)
             abort();
+        snprintf(own[nids], sizeof own[nids], "_disk%u", i);
         ids[nids++] = d->id;
     }
     for (unsigned i = 0; i < c->nnets; i++) {
@@ -40,10 +46,12 @@ static void check(const struct vm_config *c)
         for (unsigned j = 0; j < n->nfwd; j++)
             if (!n->fwd[j].host_port || !n->fwd[j].guest_port)
                 abort();
+        snprintf(own[nids], sizeof own[nids], "_net%u", c->ndisks + i);
         ids[nids++] = n->id;
     }
     for (unsigned i = 0; i < nids; i++) {
-        if (strnlen(ids[i], CONFIG_ID_MAX + 1) > CONFIG_ID_MAX || ids[i][0] == '_')
+        if (strnlen(ids[i], CONFIG_ID_MAX + 1) > CONFIG_ID_MAX ||
+            (ids[i][0] == '_' && strcmp(ids[i], own[i])))
             abort();
         for (unsigned j = 0; j < i; j++)
             if (ids[i][0] && !strcmp(ids[i], ids[j]))

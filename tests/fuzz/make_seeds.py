@@ -198,6 +198,10 @@ vm_config("kvmbox-extensions", {
     "kvmbox": {"debug_exit": True, "testdev": True, "cpu_filter": "cx16,xsave"}})
 vm_config("old-forms", {"kernel": {"path": "/vmlinux"}, "cmdline": {"args": "quiet"},
                         "initramfs": {"path": "/initrd"}, "cpus": {"boot_vcpus": 255}})
+# As a snapshot's config.json names devices without ids: kvmbox's own.
+vm_config("own-ids", {"payload": {"kernel": "/k"},
+                      "disks": [{"path": "/d.img", "id": "_disk0"}],
+                      "net": [{"id": "_net1", "kvmbox": {"user": True}}]})
 
 
 # fuzz_kvm_state: [pick] then state sections (src/core/state.c's layout:
